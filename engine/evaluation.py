@@ -1,0 +1,108 @@
+"""Classification evaluator printing the exact result block parse_test_res.py reads."""
+import os.path as osp
+from collections import OrderedDict, defaultdict
+
+import numpy as np
+import torch
+from sklearn.metrics import confusion_matrix, f1_score
+
+from .utils import Registry, check_availability
+
+EVALUATOR_REGISTRY = Registry("EVALUATOR")
+
+
+def build_evaluator(cfg, **kwargs):
+    avai = EVALUATOR_REGISTRY.registered_names()
+    check_availability(cfg.TEST.EVALUATOR, avai)
+    if cfg.VERBOSE:
+        print(f"Loading evaluator: {cfg.TEST.EVALUATOR}")
+    return EVALUATOR_REGISTRY.get(cfg.TEST.EVALUATOR)(cfg, **kwargs)
+
+
+class EvaluatorBase:
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def reset(self):
+        raise NotImplementedError
+
+    def process(self, mo, gt):
+        raise NotImplementedError
+
+    def evaluate(self):
+        raise NotImplementedError
+
+
+@EVALUATOR_REGISTRY.register()
+class Classification(EvaluatorBase):
+    """Accuracy, error and macro-F1 (over the labels present), optionally per class."""
+
+    def __init__(self, cfg, lab2cname=None, **kwargs):
+        super().__init__(cfg)
+        self._lab2cname = lab2cname
+        self._per_class_res = None
+        if cfg.TEST.PER_CLASS_RESULT and lab2cname is None:
+            raise ValueError("TEST.PER_CLASS_RESULT needs lab2cname (class names)")
+        self.reset()
+
+    def reset(self):
+        self._correct = 0
+        self._total = 0
+        self._y_true = []
+        self._y_pred = []
+        if self.cfg.TEST.PER_CLASS_RESULT:
+            self._per_class_res = defaultdict(list)
+
+    def process(self, mo, gt):
+        # mo: [B, C] logits or probabilities; gt: [B] labels
+        pred = mo.max(1)[1]
+        matches = pred.eq(gt).int()
+        self._correct += int(matches.sum().item())
+        self._total += gt.shape[0]
+        self._y_true.extend(gt.cpu().tolist())
+        self._y_pred.extend(pred.cpu().tolist())
+        if self._per_class_res is not None:
+            for label, hit in zip(gt.tolist(), matches.tolist()):
+                self._per_class_res[label].append(hit)
+
+    def evaluate(self):
+        results = OrderedDict()
+        acc = 100.0 * self._correct / self._total
+        err = 100.0 - acc
+        macro_f1 = 100.0 * f1_score(
+            self._y_true, self._y_pred, average="macro", labels=np.unique(self._y_true), zero_division=0
+        )
+        results["accuracy"] = acc
+        results["error_rate"] = err
+        results["macro_f1"] = macro_f1
+        print(
+            "=> result\n"
+            f"* total: {self._total:,}\n"
+            f"* correct: {self._correct:,}\n"
+            f"* accuracy: {acc:.1f}%\n"
+            f"* error: {err:.1f}%\n"
+            f"* macro_f1: {macro_f1:.1f}%"
+        )
+
+        if self._per_class_res is not None:
+            print("=> per-class result")
+            accs = []
+            for label in sorted(self._per_class_res):
+                hits = self._per_class_res[label]
+                correct, total = sum(hits), len(hits)
+                class_acc = 100.0 * correct / total
+                accs.append(class_acc)
+                print(
+                    f"* class: {label} ({self._lab2cname[label]})\t"
+                    f"total: {total:,}\tcorrect: {correct:,}\tacc: {class_acc:.1f}%"
+                )
+            mean_acc = float(np.mean(accs))
+            print(f"* average: {mean_acc:.1f}%")
+            results["perclass_accuracy"] = mean_acc
+
+        if self.cfg.TEST.COMPUTE_CMAT:
+            cmat = confusion_matrix(self._y_true, self._y_pred, normalize="true")
+            save_path = osp.join(self.cfg.OUTPUT_DIR, "cmat.pt")
+            torch.save(cmat, save_path)
+            print(f"Confusion matrix is saved to {save_path}")
+        return results

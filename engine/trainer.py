@@ -1,0 +1,444 @@
+"""Trainer life cycle with Dassl's names: TrainerBase, SimpleTrainer, TrainerX, build_trainer.
+
+The life cycle, log lines, checkpoint names and resume rules are Dassl's (see README).
+Trainers customise through small hooks (build_model, forward_backward, model_inference,
+checkpoint_state / restore_state) instead of copying the loop.
+"""
+import datetime
+import os.path as osp
+import time
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from .data import DataManager
+from .evaluation import build_evaluator
+from .utils import (
+    AverageMeter,
+    MetricMeter,
+    Registry,
+    check_availability,
+    load_checkpoint,
+    mkdir_if_missing,
+    save_checkpoint,
+)
+
+TRAINER_REGISTRY = Registry("TRAINER")
+
+
+def build_trainer(cfg):
+    avai = TRAINER_REGISTRY.registered_names()
+    check_availability(cfg.TRAINER.NAME, avai)
+    if cfg.VERBOSE:
+        print(f"Loading trainer: {cfg.TRAINER.NAME}")
+    return TRAINER_REGISTRY.get(cfg.TRAINER.NAME)(cfg)
+
+
+def _summary_writer(log_dir):
+    """A TensorBoard writer, or None when the tensorboard package is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        print("TensorBoard is not installed: scalars are not written (pip install tensorboard)")
+        return None
+    print(f"Initialize tensorboard (log_dir={log_dir})")
+    return SummaryWriter(log_dir=log_dir)
+
+
+class TrainerBase:
+    """Registry of models/optimizers/schedulers plus the generic train loop and checkpoints."""
+
+    def __init__(self):
+        self._models = OrderedDict()
+        self._optims = OrderedDict()
+        self._scheds = OrderedDict()
+        self._writer = None
+
+    # ----- model registry -------------------------------------------------------------
+    def register_model(self, name="model", model=None, optim=None, sched=None):
+        if self.__dict__.get("_models") is None:
+            raise AttributeError("Cannot assign model before super().__init__() call")
+        if name in self._models:
+            raise KeyError(f'Found duplicate model names: "{name}"')
+        self._models[name] = model
+        self._optims[name] = optim
+        self._scheds[name] = sched
+
+    def get_model_names(self, names=None):
+        names_real = list(self._models.keys())
+        if names is None:
+            return names_real
+        if not isinstance(names, list):
+            names = [names]
+        for name in names:
+            if name not in names_real:
+                raise KeyError(f'Model "{name}" is not registered (registered: {names_real})')
+        return names
+
+    # ----- checkpoint hooks (overridden by trainers that save more or less) -------------
+    def checkpoint_state(self, name):
+        """What goes into ``<name>/model*.pth.tar`` besides epoch/optimizer/scheduler/val_result."""
+        return {"state_dict": self._models[name].state_dict()}
+
+    def ignored_keys_on_load(self, name):
+        """State-dict keys rebuilt by the trainer itself, dropped when loading for evaluation."""
+        return ()
+
+    def restore_state(self, name, checkpoint, strict=True):
+        """Load a checkpoint dict into model ``name`` (and any extra fields, e.g. caches)."""
+        state_dict = checkpoint["state_dict"]
+        model = self._models[name]
+        if strict:
+            model.load_state_dict(state_dict)
+            return
+        _check_has_trainable(model, state_dict, name)
+        try:
+            model.load_state_dict(state_dict, strict=False)
+        except RuntimeError as e:
+            raise RuntimeError(
+                f'The checkpoint for "{name}" does not fit this model ({e}). '
+                "Was it written with another config (backbone, N_CTX, CSC, number of classes)?"
+            ) from None
+
+    # ----- saving / loading ---------------------------------------------------------
+    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
+        for name in self.get_model_names():
+            optim, sched = self._optims[name], self._scheds[name]
+            state = {
+                **self.checkpoint_state(name),
+                "epoch": epoch + 1,
+                "optimizer": optim.state_dict() if optim is not None else None,
+                "scheduler": sched.state_dict() if sched is not None else None,
+                "val_result": val_result,
+            }
+            save_checkpoint(state, osp.join(directory, name), is_best=is_best, model_name=model_name)
+
+    def resume_model_if_exist(self, directory):
+        names = self.get_model_names()
+        if not all(osp.exists(osp.join(directory, name)) for name in names):
+            print("No checkpoint found, train from scratch")
+            return 0
+        print(f"Found checkpoint at {directory} (will resume training)")
+        start_epoch = 0
+        for name in names:
+            path = osp.join(directory, name)
+            with open(osp.join(path, "checkpoint")) as f:
+                fpath = osp.join(path, f.readline().strip("\n"))
+            print(f'Loading checkpoint from "{fpath}"')
+            checkpoint = load_checkpoint(fpath)
+            self.restore_state(name, checkpoint, strict=False)
+            print("Loaded model weights")
+            optim, sched = self._optims[name], self._scheds[name]
+            if optim is not None and checkpoint.get("optimizer") is not None:
+                optim.load_state_dict(checkpoint["optimizer"])
+                print("Loaded optimizer")
+            if sched is not None and checkpoint.get("scheduler") is not None:
+                sched.load_state_dict(checkpoint["scheduler"])
+                print("Loaded scheduler")
+            start_epoch = checkpoint["epoch"]
+            print(f"Previous epoch: {start_epoch}")
+        return start_epoch
+
+    def load_model(self, directory, epoch=None):
+        """Load ``model-best.pth.tar`` (or ``model.pth.tar-{epoch}``) of every registered model."""
+        if not directory:
+            print(
+                "Note that load_model() is skipped as no pretrained model is given "
+                "(ignore this if it's done on purpose)"
+            )
+            return
+        model_file = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
+        for name in self.get_model_names():
+            model_path = osp.join(directory, name, model_file)
+            if not osp.exists(model_path):
+                raise FileNotFoundError(_missing_model_message(directory, name, model_file, self.get_model_names()))
+            checkpoint = load_checkpoint(model_path)
+            state_dict = dict(checkpoint["state_dict"])
+            for key in self.ignored_keys_on_load(name):
+                state_dict.pop(key, None)
+            val = checkpoint.get("val_result")
+            val_txt = "" if val is None else f", val_result = {val:.1f}"
+            print(f'Loading weights to {name} from "{model_path}" (epoch = {checkpoint["epoch"]}{val_txt})')
+            self.restore_state(name, {**checkpoint, "state_dict": state_dict}, strict=False)
+
+    # ----- modes and updates -----------------------------------------------------------
+    def set_model_mode(self, mode="train", names=None):
+        for name in self.get_model_names(names):
+            if mode == "train":
+                self._models[name].train()
+            elif mode in ("test", "eval"):
+                self._models[name].eval()
+            else:
+                raise KeyError(f'Unknown model mode "{mode}" (use "train", "test" or "eval")')
+
+    def update_lr(self, names=None):
+        for name in self.get_model_names(names):
+            if self._scheds[name] is not None:
+                self._scheds[name].step()
+
+    def detect_anomaly(self, loss):
+        if not torch.isfinite(loss).all():
+            raise FloatingPointError("Loss is infinite or NaN!")
+
+    def model_zero_grad(self, names=None):
+        for name in self.get_model_names(names):
+            if self._optims[name] is not None:
+                self._optims[name].zero_grad()
+
+    def model_backward(self, loss):
+        self.detect_anomaly(loss)
+        loss.backward()
+
+    def model_update(self, names=None):
+        for name in self.get_model_names(names):
+            if self._optims[name] is not None:
+                self._optims[name].step()
+
+    def model_backward_and_update(self, loss, names=None):
+        self.model_zero_grad(names)
+        self.model_backward(loss)
+        self.model_update(names)
+
+    # ----- tensorboard -----------------------------------------------------------------
+    def init_writer(self, log_dir):
+        if self.__dict__.get("_writer") is None:
+            self._writer = _summary_writer(log_dir)
+
+    def close_writer(self):
+        if self._writer is not None:
+            self._writer.close()
+
+    def write_scalar(self, tag, scalar_value, global_step=None):
+        if self._writer is not None:
+            self._writer.add_scalar(tag, scalar_value, global_step)
+
+    # ----- loop -------------------------------------------------------------------------
+    def train(self, start_epoch, max_epoch):
+        self.start_epoch = start_epoch
+        self.max_epoch = max_epoch
+        self.before_train()
+        for self.epoch in range(self.start_epoch, self.max_epoch):
+            self.before_epoch()
+            self.run_epoch()
+            self.after_epoch()
+        self.after_train()
+
+    def before_train(self):
+        pass
+
+    def after_train(self):
+        pass
+
+    def before_epoch(self):
+        pass
+
+    def after_epoch(self):
+        pass
+
+    def run_epoch(self):
+        raise NotImplementedError
+
+    def test(self):
+        raise NotImplementedError
+
+    def parse_batch_train(self, batch):
+        raise NotImplementedError
+
+    def parse_batch_test(self, batch):
+        raise NotImplementedError
+
+    def forward_backward(self, batch):
+        raise NotImplementedError
+
+    def model_inference(self, input):
+        raise NotImplementedError
+
+
+def _check_has_trainable(model, state_dict, name):
+    """A non-strict load must still provide every trainable parameter of the model."""
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    missing = [n for n in trainable if n not in state_dict]
+    if missing:
+        raise KeyError(
+            f'The checkpoint for "{name}" lacks the trainable parameters {missing[:5]}'
+            f"{' ...' if len(missing) > 5 else ''} of this trainer; it has keys {list(state_dict)[:5]}. "
+            "Was it written by another trainer? Point --model-dir at an output folder of the same trainer."
+        )
+
+
+def _missing_model_message(directory, name, model_file, names):
+    import os
+
+    found = sorted(os.listdir(directory)) if osp.isdir(directory) else None
+    where = f"the folder does not exist" if found is None else f"it contains {found}"
+    return (
+        f'Model not found at "{osp.join(directory, name, model_file)}" ({where}). '
+        f"--model-dir must be the output folder of a run of this trainer, holding {names} sub-folders; "
+        "--load-epoch N picks model.pth.tar-N, without it model-best.pth.tar is loaded."
+    )
+
+
+class SimpleTrainer(TrainerBase):
+    """A trainer with one data manager, an evaluator and Dassl's epoch hooks."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.check_cfg(cfg)
+        if torch.cuda.is_available() and cfg.USE_CUDA:
+            self.device = torch.device("cuda")
+        else:
+            self.device = torch.device("cpu")
+        self.start_epoch = self.epoch = 0
+        self.max_epoch = cfg.OPTIM.MAX_EPOCH
+        self.output_dir = cfg.OUTPUT_DIR
+        self.cfg = cfg
+        self.build_data_loader()
+        self.build_model()
+        self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
+        self.best_result = -np.inf
+
+    def check_cfg(self, cfg):
+        """Trainers assert their own config values here."""
+
+    def build_data_loader(self):
+        dm = DataManager(self.cfg)
+        self.train_loader_x = dm.train_loader_x
+        self.train_loader_u = dm.train_loader_u
+        self.val_loader = dm.val_loader
+        self.test_loader = dm.test_loader
+        self.num_classes = dm.num_classes
+        self.num_source_domains = dm.num_source_domains
+        self.lab2cname = dm.lab2cname
+        self.dm = dm
+
+    def build_model(self):
+        raise NotImplementedError("A trainer must build and register its model in build_model()")
+
+    def train(self):
+        super().train(self.start_epoch, self.max_epoch)
+
+    def before_train(self):
+        directory = self.cfg.OUTPUT_DIR
+        if self.cfg.RESUME:
+            directory = self.cfg.RESUME
+        self.start_epoch = self.resume_model_if_exist(directory)
+        writer_dir = osp.join(self.output_dir, "tensorboard")
+        mkdir_if_missing(writer_dir)
+        self.init_writer(writer_dir)
+        self.time_start = time.time()
+
+    def after_train(self):
+        print("Finish training")
+        do_test = not self.cfg.TEST.NO_TEST
+        if do_test:
+            if self.cfg.TEST.FINAL_MODEL == "best_val":
+                print("Deploy the model with the best val performance")
+                self.load_model(self.output_dir)
+            else:
+                print("Deploy the last-epoch model")
+            self.test()
+        elapsed = round(time.time() - self.time_start)
+        print(f"Elapsed: {datetime.timedelta(seconds=elapsed)}")
+        self.close_writer()
+
+    def after_epoch(self):
+        last_epoch = (self.epoch + 1) == self.max_epoch
+        do_test = not self.cfg.TEST.NO_TEST
+        freq = self.cfg.TRAIN.CHECKPOINT_FREQ
+        meet_checkpoint_freq = (self.epoch + 1) % freq == 0 if freq > 0 else False
+
+        if do_test and self.cfg.TEST.FINAL_MODEL == "best_val":
+            curr_result = self.test(split="val")
+            if curr_result > self.best_result:
+                self.best_result = curr_result
+                self.save_model(self.epoch, self.output_dir, val_result=curr_result, model_name="model-best.pth.tar")
+        if meet_checkpoint_freq or last_epoch:
+            self.save_model(self.epoch, self.output_dir)
+
+    @torch.no_grad()
+    def test(self, split=None):
+        self.set_model_mode("eval")
+        self.evaluator.reset()
+        if split is None:
+            split = self.cfg.TEST.SPLIT
+        if split == "val" and self.val_loader is not None:
+            data_loader = self.val_loader
+        else:
+            split = "test"
+            data_loader = self.test_loader
+        print(f"Evaluate on the *{split}* set")
+        self.before_evaluation()
+        for batch in tqdm(data_loader):
+            input, label = self.parse_batch_test(batch)
+            output = self.model_inference(input)
+            self.evaluator.process(output, label)
+        self.after_evaluation()
+        results = self.evaluator.evaluate()
+        for k, v in results.items():
+            self.write_scalar(f"{split}/{k}", v, self.epoch)
+        return list(results.values())[0]
+
+    def before_evaluation(self):
+        """Called once before the test batches (e.g. to compute image-independent text features)."""
+
+    def after_evaluation(self):
+        """Called once after the test batches (e.g. to drop cached features)."""
+
+    def model_inference(self, input):
+        return self.model(input)
+
+    def parse_batch_test(self, batch):
+        return batch["img"].to(self.device), batch["label"].to(self.device)
+
+    def get_current_lr(self, names=None):
+        name = self.get_model_names(names)[0]
+        return self._optims[name].param_groups[0]["lr"]
+
+
+class TrainerX(SimpleTrainer):
+    """Supervised training on the labelled loader train_loader_x."""
+
+    def run_epoch(self):
+        self.set_model_mode("train")
+        losses = MetricMeter()
+        batch_time = AverageMeter()
+        data_time = AverageMeter()
+        self.num_batches = len(self.train_loader_x)
+        print_freq = self.cfg.TRAIN.PRINT_FREQ
+
+        end = time.time()
+        for self.batch_idx, batch in enumerate(self.train_loader_x):
+            data_time.update(time.time() - end)
+            loss_summary = self.forward_backward(batch)
+            batch_time.update(time.time() - end)
+            losses.update(loss_summary)
+
+            meet_freq = (self.batch_idx + 1) % print_freq == 0
+            only_few_batches = self.num_batches < print_freq
+            if meet_freq or only_few_batches:
+                nb_remain = (self.num_batches - self.batch_idx - 1) + (
+                    self.max_epoch - self.epoch - 1
+                ) * self.num_batches
+                eta = str(datetime.timedelta(seconds=int(batch_time.avg * nb_remain)))
+                info = [
+                    f"epoch [{self.epoch + 1}/{self.max_epoch}]",
+                    f"batch [{self.batch_idx + 1}/{self.num_batches}]",
+                    f"time {batch_time.val:.3f} ({batch_time.avg:.3f})",
+                    f"data {data_time.val:.3f} ({data_time.avg:.3f})",
+                    f"{losses}",
+                    f"lr {self.get_current_lr():.4e}",
+                    f"eta {eta}",
+                ]
+                print(" ".join(info))
+
+            n_iter = self.epoch * self.num_batches + self.batch_idx
+            for name, meter in losses.meters.items():
+                self.write_scalar("train/" + name, meter.avg, n_iter)
+            self.write_scalar("train/lr", self.get_current_lr(), n_iter)
+            end = time.time()
+
+    def parse_batch_train(self, batch):
+        return batch["img"].to(self.device), batch["label"].to(self.device)

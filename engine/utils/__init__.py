@@ -1,0 +1,24 @@
+from .compat_pickle import dump_pickle_atomic, load_pickle
+from .logger import setup_logger
+from .meters import AverageMeter, MetricMeter
+from .registry import Registry
+from .tools import (
+    check_availability,
+    check_isfile,
+    collect_env_info,
+    listdir_nohidden,
+    mkdir_if_missing,
+    read_image,
+    read_json,
+    set_random_seed,
+    tolist_if_not,
+    write_json,
+)
+from .torchtools import (
+    count_num_param,
+    load_checkpoint,
+    load_pretrained_weights,
+    resume_from_checkpoint,
+    save_checkpoint,
+    trainable_state_dict,
+)

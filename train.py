@@ -1,0 +1,134 @@
+"""Train or evaluate a CoOp-family trainer: the reference train.py's flags, config and life cycle."""
+import argparse
+
+import torch
+
+from engine import build_trainer
+from engine.config import ConfigError, get_cfg_default
+from engine.utils import collect_env_info, set_random_seed, setup_logger
+from engine.utils.logger import restore_stdout
+
+import datasets  # noqa: F401  (registers the data sets)
+import trainers  # noqa: F401  (registers the trainers)
+from trainers.config import extend_cfg
+
+# TextRefiner's flags and the TRAINER.TF keys they set
+TF_FLAGS = {"loss_factor": "BALANCE", "distill_factor": "DISTILL", "memory_size": "MEMORY_SIZE", "alpha": "ALPHA"}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", type=str, default="", help="path to dataset")
+    parser.add_argument("--output-dir", type=str, default="", help="output directory")
+    parser.add_argument("--resume", type=str, default="", help="checkpoint directory (from which the training resumes)")
+    parser.add_argument("--seed", type=int, default=-1, help="only positive value enables a fixed seed")
+    parser.add_argument("--source-domains", type=str, nargs="+", help="source domains for DA/DG")
+    parser.add_argument("--target-domains", type=str, nargs="+", help="target domains for DA/DG")
+    parser.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods")
+    parser.add_argument("--config-file", type=str, default="", help="path to config file")
+    parser.add_argument("--dataset-config-file", type=str, default="", help="path to config file for dataset setup")
+    parser.add_argument("--trainer", type=str, default="", help="name of trainer")
+    parser.add_argument("--backbone", type=str, default="", help="name of CNN backbone")
+    parser.add_argument("--head", type=str, default="", help="name of head")
+    parser.add_argument("--eval-only", action="store_true", help="evaluation only")
+    parser.add_argument("--model-dir", type=str, default="", help="load model from this directory for eval-only mode")
+    parser.add_argument("--load-epoch", type=int, help="load model weights at this epoch for evaluation")
+    parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    # TextRefiner (reference defaults 50 / 20 / 25 / 0.2 live in TRAINER.TF; a flag overrides the YAML)
+    parser.add_argument("--loss-factor", type=float, default=None, help="TRAINER.TF.BALANCE (default 50)")
+    parser.add_argument("--distill-factor", type=float, default=None, help="TRAINER.TF.DISTILL (default 20)")
+    parser.add_argument("--memory-size", type=int, default=None, help="TRAINER.TF.MEMORY_SIZE (default 25)")
+    parser.add_argument("--alpha", type=float, default=None, help="TRAINER.TF.ALPHA (default 0.2)")
+    parser.add_argument(
+        "opts", default=None, nargs=argparse.REMAINDER, help="modify config options using the command-line"
+    )
+    return parser
+
+
+def reset_cfg(cfg, args):
+    """Copy the truthy CLI arguments into the config (the reference's rule: --seed 0 is ignored)."""
+    if args.root:
+        cfg.DATASET.ROOT = args.root
+    if args.output_dir:
+        cfg.OUTPUT_DIR = args.output_dir
+    if args.resume:
+        cfg.RESUME = args.resume
+    if args.seed:
+        cfg.SEED = args.seed
+    if args.source_domains:
+        cfg.DATASET.SOURCE_DOMAINS = args.source_domains
+    if args.target_domains:
+        cfg.DATASET.TARGET_DOMAINS = args.target_domains
+    if args.transforms:
+        cfg.INPUT.TRANSFORMS = args.transforms
+    if args.trainer:
+        cfg.TRAINER.NAME = args.trainer
+    if args.backbone:
+        cfg.MODEL.BACKBONE.NAME = args.backbone
+    if args.head:
+        cfg.MODEL.HEAD.NAME = args.head
+    for flag, key in TF_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            cfg.TRAINER.TF[key] = type(cfg.TRAINER.TF[key])(value)
+
+
+def setup_cfg(args):
+    """Defaults + trainer keys, then dataset YAML, trainer YAML, CLI flags and opts; frozen."""
+    cfg = get_cfg_default()
+    extend_cfg(cfg)
+    if args.dataset_config_file:
+        cfg.merge_from_file(args.dataset_config_file)
+    if args.config_file:
+        cfg.merge_from_file(args.config_file)
+    reset_cfg(cfg, args)
+    opts = list(args.opts or [])
+    flags = [o for o in opts if o.startswith("--")]
+    if flags:
+        raise ConfigError(
+            f"Flags {flags} come after the config opts; put every --flag before the trailing KEY VALUE opts."
+        )
+    cfg.merge_from_list(opts)
+    cfg.freeze()
+    return cfg
+
+
+def print_args(args, cfg):
+    print("***************")
+    print("** Arguments **")
+    print("***************")
+    for key in sorted(args.__dict__):
+        print(f"{key}: {args.__dict__[key]}")
+    print("************")
+    print("** Config **")
+    print("************")
+    print(cfg)
+
+
+def main(args):
+    cfg = setup_cfg(args)
+    if cfg.SEED >= 0:
+        print(f"Setting fixed seed: {cfg.SEED}")
+        set_random_seed(cfg.SEED)
+    setup_logger(cfg.OUTPUT_DIR)
+    try:
+        if torch.cuda.is_available() and cfg.USE_CUDA:
+            torch.backends.cudnn.benchmark = True
+        print_args(args, cfg)
+        print("Collecting env info ...")
+        print(f"** System info **\n{collect_env_info()}\n")
+
+        trainer = build_trainer(cfg)
+        if args.eval_only:
+            trainer.load_model(args.model_dir, epoch=args.load_epoch)
+            trainer.test()
+            return trainer
+        if not args.no_train:
+            trainer.train()
+        return trainer
+    finally:
+        restore_stdout()
+
+
+if __name__ == "__main__":
+    main(build_parser().parse_args())

@@ -1,0 +1,35 @@
+"""Loading the CLIP backbone named in the config, and the precision it runs in."""
+import torch
+
+import clip
+from clip.model import convert_weights
+
+PRECISIONS = ("fp16", "fp32", "amp")
+
+
+def resolve_precision(prec, device):
+    """The precision actually used: half precision (fp16, amp) needs CUDA, so CPU runs fp32."""
+    if prec not in PRECISIONS:
+        raise ValueError(f'PREC must be one of {PRECISIONS}, but got "{prec}"')
+    if prec != "fp32" and device.type != "cuda":
+        print(f"PREC {prec} needs CUDA: running in fp32 on {device.type}")
+        return "fp32"
+    return prec
+
+
+def load_clip(cfg, prec, device):
+    """CLIP from MODEL.BACKBONE.PATH or the download cache, in fp16 for PREC fp16 (else fp32)."""
+    backbone = cfg.MODEL.BACKBONE.NAME
+    path = cfg.MODEL.BACKBONE.PATH or None
+    if not backbone and path is None:
+        raise ValueError("No CLIP backbone: set MODEL.BACKBONE.NAME (e.g. ViT-B/16) or MODEL.BACKBONE.PATH")
+    print(f"Loading CLIP (backbone: {backbone or path})")
+    model = clip.load(backbone, path=path, device="cpu")
+    if prec == "fp16":
+        convert_weights(model)
+    return model.to(device)
+
+
+def autocast(device, enabled):
+    """Mixed precision context for PREC amp (CUDA only; resolve_precision rules out CPU)."""
+    return torch.autocast(device_type=device.type, enabled=enabled)

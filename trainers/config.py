@@ -1,0 +1,35 @@
+"""Config keys the CoOp-family trainers add to the default tree (the reference's extend_cfg)."""
+from yacs.config import CfgNode
+
+
+def _node(**kwargs):
+    return CfgNode(kwargs)
+
+
+def _prompt_keys():
+    return dict(N_CTX=16, CSC=False, CTX_INIT="", PREC="fp16", CLASS_TOKEN_POSITION="end")
+
+
+def extend_cfg(cfg):
+    """Add TRAINER.COOP / COCOOP / TF and DATASET.SUBSAMPLE_CLASSES with the reference defaults.
+
+    TRAINER.TF also holds every TextRefiner constant (reference values), so ablations are
+    YAML edits. Its N_CTX/CSC/CTX_INIT/PREC/CLASS_TOKEN_POSITION exist because the
+    reference YAMLs may set them; like the reference, the prompt learner reads TRAINER.COOP.
+    """
+    cfg.TRAINER.COOP = _node(**_prompt_keys())
+    cfg.TRAINER.COCOOP = _node(N_CTX=16, CTX_INIT="", PREC="fp16")
+    cfg.TRAINER.TF = _node(
+        **_prompt_keys(),
+        HOST="CoOp",  # the prompt learner TextRefiner refines
+        BALANCE=50.0,  # local (semantic) loss weight is 1 / BALANCE   (--loss-factor)
+        DISTILL=20.0,  # regularisation loss weight                    (--distill-factor)
+        MEMORY_SIZE=25,  # local cache entries                         (--memory-size)
+        ALPHA=0.2,  # weight of the cache read in the refined text     (--alpha)
+        MOMENTUM=0.8,  # cache write momentum
+        TOPK=5,  # patches picked by the CLS attention
+        LOCAL_FEATURES=("cls", "topk", "mean"),  # local features fed to the semantic loss
+        LAYER=-1,  # visual block whose tokens feed the refiner (only -1 is supported)
+    )
+    cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new
+    return cfg

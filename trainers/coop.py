@@ -1,0 +1,198 @@
+"""CoOp (Zhou et al., IJCV 2022): learnable context vectors in front of the class name."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import clip
+from clip.model import encode_text_embeddings
+from clip.tokenizer import encode as bpe_encode
+from engine import TRAINER_REGISTRY, TrainerX
+from engine.metrics import compute_accuracy
+from engine.optim import build_lr_scheduler, build_optimizer
+from engine.utils import load_pretrained_weights
+
+from .clip_backbone import autocast, load_clip, resolve_precision
+
+CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
+
+
+class PromptLearner(nn.Module):
+    """Builds [SOS][ctx][CLASS][.][EOT] token embeddings for every class (or the middle/front variants).
+
+    Parameter and buffer names (ctx, token_prefix, token_suffix) are the reference's, so
+    checkpoints interchange.
+    """
+
+    def __init__(self, prompt_cfg, input_size, classnames, clip_model):
+        super().__init__()
+        n_cls = len(classnames)
+        n_ctx = prompt_cfg.N_CTX
+        ctx_init = prompt_cfg.CTX_INIT
+        dtype = clip_model.dtype
+        ctx_dim = clip_model.ln_final.weight.shape[0]
+        clip_imsize = clip_model.visual.input_resolution
+        if input_size[0] != clip_imsize:
+            raise ValueError(
+                f"INPUT.SIZE {tuple(input_size)} does not match the CLIP input resolution {clip_imsize}: "
+                f"set INPUT.SIZE ({clip_imsize}, {clip_imsize})"
+            )
+        device = clip_model.token_embedding.weight.device
+
+        if ctx_init:
+            # the init words give both the number of context tokens and their starting values
+            ctx_init = ctx_init.replace("_", " ")
+            n_ctx = len(ctx_init.split(" "))
+            with torch.no_grad():
+                embedding = clip_model.token_embedding(clip.tokenize(ctx_init).to(device)).type(dtype)
+            ctx_vectors = embedding[0, 1 : 1 + n_ctx, :]
+            prompt_prefix = ctx_init
+        else:
+            if prompt_cfg.CSC:
+                print("Initializing class-specific contexts")
+                ctx_vectors = torch.empty(n_cls, n_ctx, ctx_dim, dtype=dtype, device=device)
+            else:
+                print("Initializing a generic context")
+                ctx_vectors = torch.empty(n_ctx, ctx_dim, dtype=dtype, device=device)
+            nn.init.normal_(ctx_vectors, std=0.02)
+            prompt_prefix = " ".join(["X"] * n_ctx)
+        print(f'Initial context: "{prompt_prefix}"')
+        print(f"Number of context words (tokens): {n_ctx}")
+        self.ctx = nn.Parameter(ctx_vectors)  # [n_ctx, d] or [n_cls, n_ctx, d]
+
+        classnames = [name.replace("_", " ") for name in classnames]
+        self.name_lens = [len(bpe_encode(name)) for name in classnames]
+        prompts = [f"{prompt_prefix} {name}." for name in classnames]
+        tokenized_prompts = clip.tokenize(prompts).to(device)  # [n_cls, 77]
+        with torch.no_grad():
+            embedding = clip_model.token_embedding(tokenized_prompts).type(dtype)  # [n_cls, 77, d]
+        # SOS, and CLASS . EOT + padding: fixed, rebuilt from the class names on load
+        self.register_buffer("token_prefix", embedding[:, :1, :])
+        self.register_buffer("token_suffix", embedding[:, 1 + n_ctx :, :])
+
+        self.n_cls = n_cls
+        self.n_ctx = n_ctx
+        self.tokenized_prompts = tokenized_prompts
+        self.class_token_position = prompt_cfg.CLASS_TOKEN_POSITION
+        if self.class_token_position not in CLASS_TOKEN_POSITIONS:
+            raise ValueError(
+                f'CLASS_TOKEN_POSITION must be one of {CLASS_TOKEN_POSITIONS}, got "{self.class_token_position}"'
+            )
+
+    def forward(self):
+        ctx = self.ctx
+        if ctx.dim() == 2:
+            ctx = ctx.unsqueeze(0).expand(self.n_cls, -1, -1)  # [n_cls, n_ctx, d]
+        prefix, suffix = self.token_prefix, self.token_suffix
+        if self.class_token_position == "end":
+            return torch.cat([prefix, ctx, suffix], dim=1)  # [n_cls, 77, d]
+
+        half = self.n_ctx // 2
+        prompts = []
+        for i, name_len in enumerate(self.name_lens):
+            name, rest = suffix[i : i + 1, :name_len], suffix[i : i + 1, name_len:]
+            ctx_i = ctx[i : i + 1]
+            if self.class_token_position == "middle":
+                parts = [prefix[i : i + 1], ctx_i[:, :half], name, ctx_i[:, half:], rest]
+            else:  # front
+                parts = [prefix[i : i + 1], name, ctx_i, rest]
+            prompts.append(torch.cat(parts, dim=1))
+        return torch.cat(prompts, dim=0)
+
+
+class CustomCLIP(nn.Module):
+    """Frozen CLIP encoders around a PromptLearner; logits = scale * norm(img) @ norm(text)^T."""
+
+    def __init__(self, prompt_cfg, input_size, classnames, clip_model):
+        super().__init__()
+        self.prompt_learner = PromptLearner(prompt_cfg, input_size, classnames, clip_model)
+        self.tokenized_prompts = self.prompt_learner.tokenized_prompts
+        self.image_encoder = clip_model.visual
+        self.clip_model = clip_model
+        self.logit_scale = clip_model.logit_scale
+        self.dtype = clip_model.dtype
+        self._frozen_text = None  # normalised text features while evaluating
+
+    def text_features(self):
+        """Normalised class text features [n_cls, D] from the current context."""
+        if self._frozen_text is not None:
+            return self._frozen_text
+        features = encode_text_embeddings(self.clip_model, self.prompt_learner(), self.tokenized_prompts)
+        return features / features.norm(dim=-1, keepdim=True)
+
+    @torch.no_grad()
+    def freeze_text(self):
+        """Compute the text features once: they do not depend on the image."""
+        self._frozen_text = None
+        self._frozen_text = self.text_features()
+
+    def unfreeze_text(self):
+        self._frozen_text = None
+
+    def forward(self, image):
+        image_features = self.image_encoder(image.type(self.dtype))
+        image_features = image_features / image_features.norm(dim=-1, keepdim=True)
+        text_features = self.text_features()
+        return self.logit_scale.exp() * image_features @ text_features.t()  # [B, n_cls]
+
+
+@TRAINER_REGISTRY.register()
+class CoOp(TrainerX):
+    prompt_key = "COOP"
+
+    @property
+    def prompt_cfg(self):
+        return self.cfg.TRAINER[self.prompt_key]
+
+    def check_cfg(self, cfg):
+        prec = cfg.TRAINER[self.prompt_key].PREC
+        if prec not in ("fp16", "fp32", "amp"):
+            raise ValueError(f'TRAINER.{self.prompt_key}.PREC must be fp16, fp32 or amp, got "{prec}"')
+
+    def build_model(self):
+        cfg = self.cfg
+        self.prec = resolve_precision(self.prompt_cfg.PREC, self.device)
+        clip_model = load_clip(cfg, self.prec, self.device)
+
+        print("Building custom CLIP")
+        self.model = CustomCLIP(self.prompt_cfg, cfg.INPUT.SIZE, self.dm.dataset.classnames, clip_model)
+        print("Turning off gradients in both the image and the text encoder")
+        for name, param in self.model.named_parameters():
+            if "prompt_learner" not in name:
+                param.requires_grad_(False)
+        if cfg.MODEL.INIT_WEIGHTS:
+            load_pretrained_weights(self.model.prompt_learner, cfg.MODEL.INIT_WEIGHTS)
+        self.model.to(self.device)
+
+        self.optim = build_optimizer(self.model.prompt_learner, cfg.OPTIM)
+        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
+        self.register_model("prompt_learner", self.model.prompt_learner, self.optim, self.sched)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.prec == "amp" else None
+
+    def forward_backward(self, batch):
+        image, label = self.parse_batch_train(batch)
+        if self.prec == "amp":
+            with autocast(self.device, enabled=True):
+                output = self.model(image)
+                loss = F.cross_entropy(output, label)
+            self.optim.zero_grad()
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optim)
+            self.scaler.update()
+        else:
+            output = self.model(image)
+            loss = F.cross_entropy(output, label)
+            self.model_backward_and_update(loss)
+
+        loss_summary = {"loss": loss.item(), "acc": compute_accuracy(output, label)[0].item()}
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()  # once per epoch, after the last batch (the reference's timing)
+        return loss_summary
+
+    def ignored_keys_on_load(self, name):
+        return ("token_prefix", "token_suffix")
+
+    def before_evaluation(self):
+        self.model.freeze_text()
+
+    def after_evaluation(self):
+        self.model.unfreeze_text()

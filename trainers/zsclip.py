@@ -1,0 +1,90 @@
+"""Zero-shot CLIP: one hand-written template per data set (ZeroshotCLIP) or an ensemble (ZeroshotCLIP2)."""
+import torch
+
+import clip
+from engine import TRAINER_REGISTRY, TrainerX
+
+from .clip_backbone import load_clip, resolve_precision
+
+CUSTOM_TEMPLATES = {
+    "OxfordPets": "a photo of a {}, a type of pet.",
+    "OxfordFlowers": "a photo of a {}, a type of flower.",
+    "FGVCAircraft": "a photo of a {}, a type of aircraft.",
+    "DescribableTextures": "{} texture.",
+    "EuroSAT": "a centered satellite photo of {}.",
+    "StanfordCars": "a photo of a {}.",
+    "Food101": "a photo of {}, a type of food.",
+    "SUN397": "a photo of a {}.",
+    "Caltech101": "a photo of a {}.",
+    "UCF101": "a photo of a person doing {}.",
+    "ImageNet": "a photo of a {}.",
+    "ImageNetSketch": "a photo of a {}.",
+    "ImageNetV2": "a photo of a {}.",
+    "ImageNetA": "a photo of a {}.",
+    "ImageNetR": "a photo of a {}.",
+}
+
+IMAGENET_TEMPLATES_SELECT = (
+    "itap of a {}.",
+    "a bad photo of the {}.",
+    "a origami {}.",
+    "a photo of the large {}.",
+    "a {} in a video game.",
+    "art of the {}.",
+    "a photo of the small {}.",
+)
+
+
+def dataset_template(dataset_name):
+    if dataset_name not in CUSTOM_TEMPLATES:
+        raise KeyError(
+            f'No zero-shot prompt template for data set "{dataset_name}": add one to CUSTOM_TEMPLATES in trainers/zsclip.py'
+        )
+    return CUSTOM_TEMPLATES[dataset_name]
+
+
+@TRAINER_REGISTRY.register()
+class ZeroshotCLIP(TrainerX):
+    """Evaluation only: logits = exp(logit_scale) * norm(image) @ norm(text(template(class)))^T."""
+
+    def templates(self):
+        return [dataset_template(self.cfg.DATASET.NAME)]
+
+    def build_model(self):
+        cfg = self.cfg
+        # the reference runs CLIP in fp16 on the GPU; on CPU that becomes fp32
+        prec = resolve_precision("fp16", self.device)
+        clip_model = load_clip(cfg, prec, self.device)
+        classnames = [name.replace("_", " ") for name in self.dm.dataset.classnames]
+        with torch.no_grad():
+            per_template = []
+            for template in self.templates():
+                prompts = [template.format(name) for name in classnames]
+                print(f"Prompts: {prompts}")
+                tokens = clip.tokenize(prompts).to(self.device)
+                features = clip_model.encode_text(tokens)  # [C, D]
+                per_template.append(features / features.norm(dim=-1, keepdim=True))
+            text_features = torch.stack(per_template).mean(0)
+            text_features = text_features / text_features.norm(dim=-1, keepdim=True)
+        self.text_features = text_features
+        self.clip_model = clip_model
+
+    def model_inference(self, image):
+        image_features = self.clip_model.encode_image(image.type(self.clip_model.dtype))
+        image_features = image_features / image_features.norm(dim=-1, keepdim=True)
+        logit_scale = self.clip_model.logit_scale.exp()
+        return logit_scale * image_features @ self.text_features.t()  # [B, C]
+
+    def train(self):
+        raise RuntimeError(f"{self.__class__.__name__} has nothing to train: run train.py with --eval-only")
+
+
+@TRAINER_REGISTRY.register()
+class ZeroshotCLIP2(ZeroshotCLIP):
+    """Prompt ensembling over IMAGENET_TEMPLATES_SELECT (+ the data set's own template)."""
+
+    def templates(self):
+        templates = list(IMAGENET_TEMPLATES_SELECT)
+        if self.cfg.DATASET.NAME != "ImageNet":
+            templates.append(dataset_template(self.cfg.DATASET.NAME))
+        return templates
