@@ -1,0 +1,155 @@
+# Shared bodies of the per-method run scripts (sourced by scripts/<method>/*.sh).
+#
+# Environment: DATA (data root, default ./data), OUTPUT (output root, default output),
+# CFG, SHOTS, LOADEP (see each function). GPUs are chosen with CUDA_VISIBLE_DEVICES as usual.
+# Arguments after the script's own ones are passed to train.py as KEY VALUE config opts.
+
+DATA=${DATA:-./data}
+OUTPUT=${OUTPUT:-output}
+
+usage_if_missing() {  # usage_if_missing "<usage>" "$@" (needs at least as many args as usage names)
+    local usage=$1; shift
+    local needed
+    needed=$(echo "$usage" | wc -w)
+    if [ "$#" -lt "$needed" ]; then
+        echo "usage: bash $0 $usage [KEY VALUE ...]" >&2
+        exit 2
+    fi
+}
+
+skip_if_exists() {  # the reference never reruns into an existing output folder
+    if [ -d "$1" ]; then
+        echo "Oops! The results exist at $1 (so skip this job)"
+        return 0
+    fi
+    return 1
+}
+
+load_epoch_args() {  # LOADEP: "best" (model-best.pth.tar), "last" (highest model.pth.tar-N) or a number
+    local model_dir=$1 first_model=$2 loadep=$3
+    case "$loadep" in
+        best) echo "" ;;
+        last)
+            local n
+            n=$(ls "${model_dir}/${first_model}" 2>/dev/null | sed -n 's/^model\.pth\.tar-\([0-9]*\)$/\1/p' | sort -n | tail -1)
+            if [ -z "$n" ]; then
+                echo "No model.pth.tar-N in ${model_dir}/${first_model}: run the matching train script first" >&2
+                exit 1
+            fi
+            echo "--load-epoch $n" ;;
+        *) echo "--load-epoch $loadep" ;;
+    esac
+}
+
+# base2new_train TRAINER CFG NCTX DATASET SEED [opts]: train on the base classes.
+base2new_train() {
+    local trainer=$1 cfg=$2 nctx=$3 dataset=$4 seed=$5; shift 5
+    local shots=${SHOTS:-16} csc=False ctp=end
+    local dir=${OUTPUT}/base2new/train_base/${dataset}/${trainer}/${cfg}_${shots}shots/nctx${nctx}_csc${csc}_ctp${ctp}/seed${seed}
+    skip_if_exists "$dir" && return 0
+    python train.py \
+        --root "${DATA}" \
+        --seed "${seed}" \
+        --trainer "${trainer}" \
+        --dataset-config-file "configs/datasets/${dataset}.yaml" \
+        --config-file "configs/trainers/${trainer}/${cfg}.yaml" \
+        --output-dir "${dir}" \
+        TRAINER.COOP.N_CTX "${nctx}" \
+        TRAINER.COOP.CSC "${csc}" \
+        TRAINER.COOP.CLASS_TOKEN_POSITION "${ctp}" \
+        DATASET.NUM_SHOTS "${shots}" \
+        DATASET.SUBSAMPLE_CLASSES base \
+        "$@"
+}
+
+# base2new_test TRAINER CFG NCTX LOADEP DATASET SEED [opts]: evaluate the base-trained model on the new classes.
+base2new_test() {
+    local trainer=$1 cfg=$2 nctx=$3 loadep=$4 dataset=$5 seed=$6; shift 6
+    local shots=${SHOTS:-16} csc=False ctp=end sub=new
+    local common=${dataset}/${trainer}/${cfg}_${shots}shots/nctx${nctx}_csc${csc}_ctp${ctp}/seed${seed}
+    local model_dir=${OUTPUT}/base2new/train_base/${common}
+    local dir=${OUTPUT}/base2new/test_${sub}/${common}
+    skip_if_exists "$dir" && return 0
+    if [ ! -d "$model_dir" ]; then
+        echo "No trained model at ${model_dir}: run scripts/$(basename "$(dirname "$0")")/base2new_train.sh ${dataset} ${seed} first" >&2
+        exit 1
+    fi
+    local epoch_args
+    epoch_args=$(load_epoch_args "$model_dir" prompt_learner "$loadep")
+    echo "Loading ${model_dir} (${epoch_args:-model-best.pth.tar})"
+    # shellcheck disable=SC2086
+    python train.py \
+        --root "${DATA}" \
+        --seed "${seed}" \
+        --trainer "${trainer}" \
+        --dataset-config-file "configs/datasets/${dataset}.yaml" \
+        --config-file "configs/trainers/${trainer}/${cfg}.yaml" \
+        --output-dir "${dir}" \
+        --model-dir "${model_dir}" \
+        ${epoch_args} \
+        --eval-only \
+        TRAINER.COOP.N_CTX "${nctx}" \
+        TRAINER.COOP.CSC "${csc}" \
+        TRAINER.COOP.CLASS_TOKEN_POSITION "${ctp}" \
+        DATASET.NUM_SHOTS "${shots}" \
+        DATASET.SUBSAMPLE_CLASSES "${sub}" \
+        "$@"
+}
+
+# xd_train TRAINER CFG SEED [opts]: train on ImageNet (all classes, 16 shots).
+xd_train() {
+    local trainer=$1 cfg=$2 seed=$3; shift 3
+    local shots=${SHOTS:-16} dataset=${SOURCE:-imagenet}
+    local dir=${OUTPUT}/xd/${dataset}/${trainer}/${cfg}_${shots}shots/seed${seed}
+    skip_if_exists "$dir" && return 0
+    python train.py \
+        --root "${DATA}" \
+        --seed "${seed}" \
+        --trainer "${trainer}" \
+        --dataset-config-file "configs/datasets/${dataset}.yaml" \
+        --config-file "configs/trainers/${trainer}/${cfg}.yaml" \
+        --output-dir "${dir}" \
+        DATASET.NUM_SHOTS "${shots}" \
+        "$@"
+}
+
+# xd_test TRAINER CFG LOADEP DATASET SEED [opts]: evaluate the ImageNet model on another data set.
+xd_test() {
+    local trainer=$1 cfg=$2 loadep=$3 dataset=$4 seed=$5; shift 5
+    local shots=${SHOTS:-16} source=${SOURCE:-imagenet}
+    local model_dir=${OUTPUT}/xd/${source}/${trainer}/${cfg}_${shots}shots/seed${seed}
+    local dir=${OUTPUT}/evaluation/xd/${trainer}/${cfg}_${shots}shots/${dataset}/seed${seed}
+    skip_if_exists "$dir" && return 0
+    if [ ! -d "$model_dir" ]; then
+        echo "No trained model at ${model_dir}: run scripts/$(basename "$(dirname "$0")")/xd_train.sh ${seed} first" >&2
+        exit 1
+    fi
+    local epoch_args
+    epoch_args=$(load_epoch_args "$model_dir" prompt_learner "$loadep")
+    echo "Loading ${model_dir} (${epoch_args:-model-best.pth.tar})"
+    # shellcheck disable=SC2086
+    python train.py \
+        --root "${DATA}" \
+        --seed "${seed}" \
+        --trainer "${trainer}" \
+        --dataset-config-file "configs/datasets/${dataset}.yaml" \
+        --config-file "configs/trainers/${trainer}/${cfg}.yaml" \
+        --output-dir "${dir}" \
+        --model-dir "${model_dir}" \
+        ${epoch_args} \
+        --eval-only \
+        "$@"
+}
+
+# zeroshot DATASET CFG [opts]: ZeroshotCLIP with configs/trainers/CoOp/CFG.yaml.
+zeroshot() {
+    local dataset=$1 cfg=$2; shift 2
+    python train.py \
+        --root "${DATA}" \
+        --trainer ZeroshotCLIP \
+        --dataset-config-file "configs/datasets/${dataset}.yaml" \
+        --config-file "configs/trainers/CoOp/${cfg}.yaml" \
+        --output-dir "${OUTPUT}/ZeroshotCLIP/${cfg}/${dataset}" \
+        --eval-only \
+        "$@"
+}
