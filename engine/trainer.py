@@ -94,7 +94,7 @@ class TrainerBase:
         if strict:
             model.load_state_dict(state_dict)
             return
-        _check_has_trainable(model, state_dict, name)
+        _check_has_trainable(model, state_dict, name, ignored=self.ignored_keys_on_load(name))
         try:
             model.load_state_dict(state_dict, strict=False)
         except RuntimeError as e:
@@ -257,9 +257,9 @@ class TrainerBase:
         raise NotImplementedError
 
 
-def _check_has_trainable(model, state_dict, name):
-    """A non-strict load must still provide every trainable parameter of the model."""
-    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+def _check_has_trainable(model, state_dict, name, ignored=()):
+    """A non-strict load must still provide every trainable parameter (but those the trainer rebuilds)."""
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad and n not in ignored]
     missing = [n for n in trainable if n not in state_dict]
     if missing:
         raise KeyError(

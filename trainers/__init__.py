@@ -1,2 +1,2 @@
 """Trainers, registered by name in engine.TRAINER_REGISTRY when imported."""
-from . import coop, zsclip  # noqa: F401
+from . import coop, textrefiner, zsclip  # noqa: F401

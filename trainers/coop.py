@@ -99,15 +99,34 @@ class PromptLearner(nn.Module):
         return torch.cat(prompts, dim=0)
 
 
+class TextEncoder(nn.Module):
+    """The text tower of CLIP, run on prompt embeddings instead of token ids."""
+
+    def __init__(self, clip_model):
+        super().__init__()
+        self.transformer = clip_model.transformer
+        self.positional_embedding = clip_model.positional_embedding
+        self.ln_final = clip_model.ln_final
+        self.text_projection = clip_model.text_projection
+        self.dtype = clip_model.dtype
+
+    def forward(self, prompts, tokenized_prompts):
+        # prompts: [n_cls, 77, width]; tokenized_prompts: [n_cls, 77] (EOT has the largest id)
+        return encode_text_embeddings(self, prompts, tokenized_prompts)  # [n_cls, D]
+
+
 class CustomCLIP(nn.Module):
-    """Frozen CLIP encoders around a PromptLearner; logits = scale * norm(img) @ norm(text)^T."""
+    """Frozen CLIP encoders around a PromptLearner; logits = scale * norm(img) @ norm(text)^T.
+
+    Sub-module names (prompt_learner, image_encoder, text_encoder) are the reference's.
+    """
 
     def __init__(self, prompt_cfg, input_size, classnames, clip_model):
         super().__init__()
         self.prompt_learner = PromptLearner(prompt_cfg, input_size, classnames, clip_model)
         self.tokenized_prompts = self.prompt_learner.tokenized_prompts
         self.image_encoder = clip_model.visual
-        self.clip_model = clip_model
+        self.text_encoder = TextEncoder(clip_model)
         self.logit_scale = clip_model.logit_scale
         self.dtype = clip_model.dtype
         self._frozen_text = None  # normalised text features while evaluating
@@ -116,7 +135,7 @@ class CustomCLIP(nn.Module):
         """Normalised class text features [n_cls, D] from the current context."""
         if self._frozen_text is not None:
             return self._frozen_text
-        features = encode_text_embeddings(self.clip_model, self.prompt_learner(), self.tokenized_prompts)
+        features = self.text_encoder(self.prompt_learner(), self.tokenized_prompts)
         return features / features.norm(dim=-1, keepdim=True)
 
     @torch.no_grad()
