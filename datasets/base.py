@@ -1,0 +1,104 @@
+"""What the CoOp-family data sets share: locating the data set folder and the build order.
+
+Build order of a split data set (as the reference): read the split file, or generate and
+save it when missing -> few-shot (train K, val min(K, 4), cached per seed) -> keep the
+base/new classes -> DatasetBase(train, val, test).
+"""
+import os
+
+from engine.data.datasets import DatasetBase
+from engine.utils import mkdir_if_missing
+
+from .fewshot import load_or_sample_fewshot
+from .released_files import where_to_get
+from .splits import check_subsample, read_split, save_split, subsample_classes
+
+LAYOUT_DOC = "docs/DATASETS.md (README.md, section Datasets)"
+
+
+def dataset_folder(cfg, folder, name):
+    """``DATASET.ROOT/<folder>``, with one clear error when ROOT or the folder is missing."""
+    root = cfg.DATASET.ROOT
+    if not root:
+        raise ValueError(
+            "DATASET.ROOT is empty: set it to the folder that holds the data set folders "
+            f"(train.py --root DATA, or DATASET.ROOT in a config). Layouts: {LAYOUT_DOC}."
+        )
+    root = os.path.abspath(os.path.expanduser(root))
+    if not os.path.isdir(root):
+        raise FileNotFoundError(
+            f'DATASET.ROOT "{root}" does not exist or is not a folder: set it to the folder that holds '
+            f"the data set folders. Layouts: {LAYOUT_DOC}."
+        )
+    path = os.path.join(root, folder)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(
+            f'{name} expects a folder named "{folder}" under DATASET.ROOT, but "{path}" does not exist. '
+            f"Create it with the layout given for {name} in {LAYOUT_DOC}."
+        )
+    return path
+
+
+def subsample_setting(cfg):
+    """DATASET.SUBSAMPLE_CLASSES ("all" when the key is absent), validated."""
+    return check_subsample(cfg.DATASET.get("SUBSAMPLE_CLASSES", "all"))
+
+
+def require_files(paths, what):
+    """Raise one FileNotFoundError listing the ``paths`` that do not exist."""
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise FileNotFoundError(f"{what}: missing {', '.join(repr(p) for p in missing)}. Layouts: {LAYOUT_DOC}.")
+
+
+class SplitDataset(DatasetBase):
+    """A data set with a train/val/test split file (``split_zhou_<Name>.json``).
+
+    Subclasses set ``dataset_dir``, ``image_folder`` (the image root, to which split paths
+    are relative; "" = the data set folder) and ``split_file``, and implement
+    ``split_sources`` and ``generate_split`` for the case where the split file is missing.
+    """
+
+    image_folder = ""
+    split_file = ""
+
+    def __init__(self, cfg):
+        name = type(self).__name__
+        subsample = subsample_setting(cfg)
+        self.dataset_dir = dataset_folder(cfg, self.dataset_dir, name)
+        self.image_dir = os.path.join(self.dataset_dir, self.image_folder) if self.image_folder else self.dataset_dir
+        self.split_path = os.path.join(self.dataset_dir, self.split_file) if self.split_file else None
+        self.split_fewshot_dir = os.path.join(self.dataset_dir, "split_fewshot")
+        mkdir_if_missing(self.split_fewshot_dir)
+
+        train, val, test = self.load_split()
+        train, val = load_or_sample_fewshot(self, train, val, cfg.DATASET.NUM_SHOTS, cfg.SEED, self.split_fewshot_dir)
+        train, val, test = subsample_classes(train, val, test, subsample=subsample)
+        super().__init__(train_x=train, val=val, test=test)
+
+    def load_split(self):
+        """(train, val, test) from the split file; generated and saved when it is missing."""
+        if os.path.exists(self.split_path):
+            return read_split(self.split_path, self.image_dir)
+        name = type(self).__name__
+        require_files(
+            self.split_sources(),
+            f'{name}: the split file "{self.split_path}" is missing ({where_to_get(name, self.split_file)}), '
+            "and so are the files a split would be generated from",
+        )
+        train, val, test = self.generate_split()
+        save_split(train, val, test, self.split_path, self.image_dir)
+        print(
+            f'No split file was found, so a new {name} split was generated and saved to "{self.split_path}". '
+            f"Published numbers use the released {self.split_file}: {where_to_get(name, self.split_file)}, "
+            "and put it at that path."
+        )
+        return train, val, test
+
+    def split_sources(self):
+        """Paths that ``generate_split`` reads."""
+        raise NotImplementedError
+
+    def generate_split(self):
+        """(train, val, test) built from the data set's own files (Python's global ``random``)."""
+        raise NotImplementedError
