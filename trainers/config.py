@@ -1,5 +1,5 @@
 """Config keys the CoOp-family trainers add to the default tree (the reference's extend_cfg)."""
-from yacs.config import CfgNode
+from engine.config import CfgNode
 
 
 def _node(**kwargs):

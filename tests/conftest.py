@@ -1,0 +1,17 @@
+"""Shared fixtures: a tiny CLIP file and a miniature OxfordPets data set, built once per session."""
+import pytest
+
+from tools.synthetic_data import make_dataset
+from tools.tiny_clip import save_tiny_clip
+
+
+@pytest.fixture(scope="session")
+def tiny_vit_path(tmp_path_factory):
+    return str(save_tiny_clip(str(tmp_path_factory.mktemp("clip") / "tiny_vit.pt"), kind="vit", fmt="state_dict"))
+
+
+@pytest.fixture(scope="session")
+def pets_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    make_dataset("OxfordPets", str(root), num_classes=6, images_per_class=10, seed=0)
+    return str(root)
