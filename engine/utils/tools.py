@@ -1,5 +1,6 @@
 """Small file-system, seeding and lookup helpers with Dassl's names and behaviour."""
 import difflib
+import functools
 import errno
 import json
 import os
@@ -87,8 +88,9 @@ def check_availability(requested, available):
         )
 
 
+@functools.lru_cache(maxsize=1)
 def collect_env_info():
-    """Torch's environment report plus the Pillow version."""
+    """Torch's environment report plus the Pillow version (computed once per process: it is slow)."""
     import PIL
     from torch.utils.collect_env import get_pretty_env_info
 
