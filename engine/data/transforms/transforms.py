@@ -1,28 +1,19 @@
-"""Dassl's build_transform on top of functional.py (no torchvision)."""
-import random
+"""Callable transform objects with torchvision's behaviour (same names, same RNG draws).
 
-import numpy as np
+Each one is a plain picklable object, so DataLoader workers can receive it.
+"""
+import numbers
+
 import torch
 from PIL import Image
 
+from . import color
 from . import functional as F
-
-# names accepted by build_transform; Dassl's AutoAugment/RandAugment policies, colour jitter,
-# grayscale and blur are not implemented here and are rejected with a clear error.
-SUPPORTED_TRANSFORMS = (
-    "random_flip",
-    "random_resized_crop",
-    "normalize",
-    "instance_norm",
-    "random_crop",
-    "random_translation",
-    "center_crop",
-    "cutout",
-    "gaussian_noise",
-)
 
 
 class Compose:
+    """Apply transforms in order."""
+
     def __init__(self, transforms):
         self.transforms = list(transforms)
 
@@ -32,24 +23,31 @@ class Compose:
         return img
 
     def __repr__(self):
-        return "Compose(" + ", ".join(repr(t) for t in self.transforms) + ")"
+        lines = "".join(f"\n    {t!r}" for t in self.transforms)
+        return f"Compose({lines}\n)"
 
 
 class Resize:
-    def __init__(self, size, interpolation=Image.BILINEAR):
-        self.size = size
-        self.interpolation = interpolation
+    """int (or [int]): the shorter edge becomes ``size`` (aspect kept); (h, w): exactly that size."""
+
+    def __init__(self, size, interpolation=Image.Resampling.BILINEAR):
+        if isinstance(size, (tuple, list)) and len(size) == 1:
+            size = size[0]
+        self.size = int(size) if isinstance(size, numbers.Integral) else F.pair(size)
+        self.interpolation = F.resample(interpolation)
 
     def __call__(self, img):
         return F.resize(img, self.size, self.interpolation)
 
     def __repr__(self):
-        return f"Resize(size={self.size})"
+        return f"Resize(size={self.size}, interpolation={F.interpolation_name(self.interpolation)})"
 
 
 class CenterCrop:
+    """Central (h, w) crop; zero padding when the image is smaller."""
+
     def __init__(self, size):
-        self.size = (size, size) if isinstance(size, int) else tuple(size)
+        self.size = F.pair(size)
 
     def __call__(self, img):
         return F.center_crop(img, self.size)
@@ -59,76 +57,63 @@ class CenterCrop:
 
 
 class RandomResizedCrop:
-    def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0), interpolation=Image.BILINEAR):
-        self.size = (size, size) if isinstance(size, int) else tuple(size)
-        self.scale, self.ratio, self.interpolation = tuple(scale), tuple(ratio), interpolation
+    """Random box of ``scale`` x area and aspect ratio in ``ratio``, resized to ``size``."""
+
+    def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0), interpolation=Image.Resampling.BILINEAR):
+        self.size = F.pair(size)
+        self.scale = _check_range(scale, "scale (INPUT.RRCROP_SCALE)", low=0.0)
+        self.ratio = _check_range(ratio, "ratio", low=0.0, strict_low=True)
+        self.interpolation = F.resample(interpolation)
 
     def __call__(self, img):
         i, j, h, w = F.random_resized_crop_params(img, self.scale, self.ratio)
         return F.resize(F.crop(img, i, j, h, w), self.size, self.interpolation)
 
     def __repr__(self):
-        return f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio})"
+        ratio = tuple(round(r, 4) for r in self.ratio)
+        return (
+            f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={ratio}, "
+            f"interpolation={F.interpolation_name(self.interpolation)})"
+        )
+
+
+class RandomCrop:
+    """Zero-pad every side by ``padding``, then crop a random (h, w) box."""
+
+    def __init__(self, size, padding=0):
+        self.size = F.pair(size)
+        if not isinstance(padding, numbers.Integral) or padding < 0:
+            raise ValueError(f"RandomCrop padding must be a non-negative int, got {padding!r} (INPUT.CROP_PADDING)")
+        self.padding = int(padding)
+
+    def __call__(self, img):
+        if self.padding > 0:
+            img = F.pad(img, self.padding, self.padding, self.padding, self.padding)
+        i, j, h, w = F.random_crop_params(img, self.size)
+        return F.crop(img, i, j, h, w)
+
+    def __repr__(self):
+        return f"RandomCrop(size={self.size}, padding={self.padding})"
 
 
 class RandomHorizontalFlip:
+    """Mirror left-right when torch.rand(1) < p."""
+
     def __init__(self, p=0.5):
         self.p = p
 
     def __call__(self, img):
         if torch.rand(1) < self.p:
-            return img.transpose(Image.FLIP_LEFT_RIGHT)
+            return F.hflip(img)
         return img
 
     def __repr__(self):
         return f"RandomHorizontalFlip(p={self.p})"
 
 
-class RandomCrop:
-    """torchvision's RandomCrop(size, padding) with zero padding on all sides."""
-
-    def __init__(self, size, padding=0):
-        self.size = (size, size) if isinstance(size, int) else tuple(size)
-        self.padding = padding
-
-    def __call__(self, img):
-        if self.padding > 0:
-            p = self.padding
-            img = F.pad(img, p, p, p, p)
-        w, h = img.size
-        th, tw = self.size
-        if w < tw or h < th:
-            raise ValueError(f"Required crop size {(th, tw)} is larger than the padded image size {(h, w)}")
-        if w == tw and h == th:
-            return img
-        i = torch.randint(0, h - th + 1, size=(1,)).item()
-        j = torch.randint(0, w - tw + 1, size=(1,)).item()
-        return F.crop(img, i, j, th, tw)
-
-    def __repr__(self):
-        return f"RandomCrop(size={self.size}, padding={self.padding})"
-
-
-class Random2DTranslation:
-    """Dassl's: half the time a plain resize, else enlarge by 1/8 and crop at a random offset."""
-
-    def __init__(self, height, width, p=0.5, interpolation=Image.BILINEAR):
-        self.height, self.width, self.p, self.interpolation = height, width, p, interpolation
-
-    def __call__(self, img):
-        if random.uniform(0, 1) > self.p:
-            return img.resize((self.width, self.height), self.interpolation)
-        new_w, new_h = int(round(self.width * 1.125)), int(round(self.height * 1.125))
-        resized = img.resize((new_w, new_h), self.interpolation)
-        x1 = int(round(random.uniform(0, new_w - self.width)))
-        y1 = int(round(random.uniform(0, new_h - self.height)))
-        return resized.crop((x1, y1, x1 + self.width, y1 + self.height))
-
-    def __repr__(self):
-        return f"Random2DTranslation(height={self.height}, width={self.width})"
-
-
 class ToTensor:
+    """8-bit PIL image -> float tensor [C, H, W] in [0, 1]."""
+
     def __call__(self, img):
         return F.to_tensor(img)
 
@@ -137,8 +122,14 @@ class ToTensor:
 
 
 class Normalize:
+    """(x - mean) / std per channel of a [C, H, W] tensor."""
+
     def __init__(self, mean, std):
         self.mean, self.std = list(mean), list(std)
+        if len(self.mean) != len(self.std):
+            raise ValueError(f"Normalize mean {self.mean} and std {self.std} differ in length (INPUT.PIXEL_MEAN/STD)")
+        if any(s == 0 for s in self.std):
+            raise ValueError(f"Normalize std {self.std} contains zero; fix INPUT.PIXEL_STD")
 
     def __call__(self, tensor):
         return F.normalize(tensor, self.mean, self.std)
@@ -147,144 +138,126 @@ class Normalize:
         return f"Normalize(mean={self.mean}, std={self.std})"
 
 
-class InstanceNormalization:
-    """Per-channel (x - mean) / (unbiased std + eps) of one image tensor."""
+class ColorJitter:
+    """Brightness, contrast, saturation and hue changes in a random order.
 
-    def __init__(self, eps=1e-8):
-        self.eps = eps
+    Draws, as torchvision: torch.randperm(4) for the order, then one uniform factor for
+    each enabled adjustment in the order brightness, contrast, saturation, hue.
+    """
 
-    def __call__(self, img):
-        c = img.shape[0]
-        flat = img.reshape(c, -1)
-        mean = flat.mean(1).view(c, 1, 1)
-        std = flat.std(1).view(c, 1, 1)
-        return (img - mean) / (std + self.eps)
+    def __init__(self, brightness=0, contrast=0, saturation=0, hue=0):
+        self.brightness = _jitter_range(brightness, "brightness")
+        self.contrast = _jitter_range(contrast, "contrast")
+        self.saturation = _jitter_range(saturation, "saturation")
+        self.hue = _jitter_range(hue, "hue", center=0.0, bound=(-0.5, 0.5), clip_at_zero=False)
 
-    def __repr__(self):
-        return "InstanceNormalization()"
-
-
-class Cutout:
-    """Zero ``n_holes`` square patches of side ``length`` (centres from NumPy's RNG)."""
-
-    def __init__(self, n_holes=1, length=16):
-        self.n_holes, self.length = n_holes, length
+    def get_params(self):
+        order = torch.randperm(4)
+        factors = [
+            None if r is None else float(torch.empty(1).uniform_(r[0], r[1]))
+            for r in (self.brightness, self.contrast, self.saturation, self.hue)
+        ]
+        return order, factors
 
     def __call__(self, img):
-        h, w = img.shape[1], img.shape[2]
-        mask = np.ones((h, w), np.float32)
-        for _ in range(self.n_holes):
-            y, x = np.random.randint(h), np.random.randint(w)
-            y1, y2 = np.clip(y - self.length // 2, 0, h), np.clip(y + self.length // 2, 0, h)
-            x1, x2 = np.clip(x - self.length // 2, 0, w), np.clip(x + self.length // 2, 0, w)
-            mask[y1:y2, x1:x2] = 0.0
-        return img * torch.from_numpy(mask).expand_as(img)
+        order, factors = self.get_params()
+        ops = (color.adjust_brightness, color.adjust_contrast, color.adjust_saturation, color.adjust_hue)
+        for k in order.tolist():
+            if factors[k] is not None:
+                img = ops[k](img, factors[k])
+        return img
 
     def __repr__(self):
-        return f"Cutout(n_holes={self.n_holes}, length={self.length})"
-
-
-class GaussianNoise:
-    """With probability p (Python RNG), add N(mean, std) noise from the torch RNG."""
-
-    def __init__(self, mean=0, std=0.15, p=0.5):
-        self.mean, self.std, self.p = mean, std, p
-
-    def __call__(self, img):
-        if random.uniform(0, 1) > self.p:
-            return img
-        return img + torch.randn(img.size()) * self.std + self.mean
-
-    def __repr__(self):
-        return f"GaussianNoise(mean={self.mean}, std={self.std})"
-
-
-def _check_choices(choices):
-    unknown = [c for c in choices if c not in SUPPORTED_TRANSFORMS]
-    if unknown:
-        raise ValueError(
-            f"Unsupported transform {unknown} in INPUT.TRANSFORMS; supported are: {', '.join(SUPPORTED_TRANSFORMS)}"
+        return (
+            f"ColorJitter(brightness={self.brightness}, contrast={self.contrast}, "
+            f"saturation={self.saturation}, hue={self.hue})"
         )
 
 
-def build_transform(cfg, is_train=True, choices=None):
-    """Dassl's transform pipeline for training or testing (the order is fixed, not the list's)."""
-    if cfg.INPUT.NO_TRANSFORM:
-        print("Note: no transform is applied!")
+class RandomGrayscale:
+    """Grayscale (same channel count) when torch.rand(1) < p."""
+
+    def __init__(self, p=0.1):
+        self.p = p
+
+    def __call__(self, img):
+        if torch.rand(1) < self.p:
+            return color.to_grayscale(img, len(img.getbands()))
+        return img
+
+    def __repr__(self):
+        return f"RandomGrayscale(p={self.p})"
+
+
+class GaussianBlur:
+    """Gaussian blur with sigma drawn uniformly from ``sigma`` (torch RNG) per call."""
+
+    def __init__(self, kernel_size, sigma=(0.1, 2.0)):
+        kx, ky = _kernel_pair(kernel_size)
+        self.kernel_size = (kx, ky)
+        if isinstance(sigma, numbers.Number):
+            sigma = (sigma, sigma)
+        if len(sigma) != 2 or not 0.0 < sigma[0] <= sigma[1]:
+            raise ValueError(f"GaussianBlur sigma must be positive, as a number or (min, max), got {sigma!r}")
+        self.sigma = tuple(float(s) for s in sigma)
+
+    def __call__(self, img):
+        s = torch.empty(1).uniform_(self.sigma[0], self.sigma[1]).item()
+        return color.gaussian_blur(img, self.kernel_size, (s, s))
+
+    def __repr__(self):
+        return f"GaussianBlur(kernel_size={self.kernel_size}, sigma={self.sigma})"
+
+
+class RandomApply:
+    """Apply all ``transforms`` unless p < torch.rand(1)."""
+
+    def __init__(self, transforms, p=0.5):
+        self.transforms = list(transforms)
+        self.p = p
+
+    def __call__(self, img):
+        if self.p < torch.rand(1):
+            return img
+        for t in self.transforms:
+            img = t(img)
+        return img
+
+    def __repr__(self):
+        return f"RandomApply(p={self.p}, transforms={self.transforms})"
+
+
+def _check_range(value, name, low, strict_low=False):
+    """A (min, max) pair of numbers with low <= min <= max (low < min when strict)."""
+    if not (isinstance(value, (tuple, list)) and len(value) == 2):
+        raise ValueError(f"RandomResizedCrop {name} must be a (min, max) pair, got {value!r}")
+    lo, hi = float(value[0]), float(value[1])
+    if lo > hi or lo < low or (strict_low and lo == low):
+        raise ValueError(f"RandomResizedCrop {name} must satisfy {low} {'<' if strict_low else '<='} min <= max, got {value!r}")
+    return lo, hi
+
+
+def _jitter_range(value, name, center=1.0, bound=(0.0, float("inf")), clip_at_zero=True):
+    """torchvision's ColorJitter range: v -> [center - v, center + v]; None when it is a no-op."""
+    if isinstance(value, numbers.Number):
+        if value < 0:
+            raise ValueError(f"ColorJitter {name} must be non-negative, got {value}")
+        lo, hi = center - float(value), center + float(value)
+        if clip_at_zero:
+            lo = max(lo, 0.0)
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        lo, hi = float(value[0]), float(value[1])
+    else:
+        raise ValueError(f"ColorJitter {name} must be a number or a (min, max) pair, got {value!r}")
+    if not bound[0] <= lo <= hi <= bound[1]:
+        raise ValueError(f"ColorJitter {name} range must lie in {bound}, got {(lo, hi)}")
+    if lo == hi == center:
         return None
-    if choices is None:
-        choices = cfg.INPUT.TRANSFORMS
-    _check_choices(choices)
-    target_size = f"{cfg.INPUT.SIZE[0]}x{cfg.INPUT.SIZE[1]}"
-    normalize = Normalize(mean=cfg.INPUT.PIXEL_MEAN, std=cfg.INPUT.PIXEL_STD)
-    if is_train:
-        return _build_transform_train(cfg, choices, target_size, normalize)
-    return _build_transform_test(cfg, choices, target_size, normalize)
+    return lo, hi
 
 
-def _build_transform_train(cfg, choices, target_size, normalize):
-    print("Building transform_train")
-    tfm = []
-    interp = F.interpolation(cfg.INPUT.INTERPOLATION)
-    input_size = tuple(cfg.INPUT.SIZE)
-
-    conditions = [] + (["random_crop"] if "random_crop" in choices else [])
-    conditions += ["random_resized_crop"] if "random_resized_crop" in choices else []
-    if not conditions:
-        print(f"+ resize to {target_size}")
-        tfm.append(Resize(input_size, interpolation=interp))
-    if "random_translation" in choices:
-        print("+ random translation")
-        tfm.append(Random2DTranslation(input_size[0], input_size[1]))
-    if "random_crop" in choices:
-        print(f"+ random crop (padding = {cfg.INPUT.CROP_PADDING})")
-        tfm.append(RandomCrop(input_size, padding=cfg.INPUT.CROP_PADDING))
-    if "random_resized_crop" in choices:
-        s_ = tuple(cfg.INPUT.RRCROP_SCALE)
-        print(f"+ random resized crop (size={input_size}, scale={s_})")
-        tfm.append(RandomResizedCrop(input_size, scale=s_, interpolation=interp))
-    if "random_flip" in choices:
-        print("+ random flip")
-        tfm.append(RandomHorizontalFlip())
-    print("+ to torch tensor of range [0, 1]")
-    tfm.append(ToTensor())
-    if "cutout" in choices:
-        print(f"+ cutout (n_holes={cfg.INPUT.CUTOUT_N}, length={cfg.INPUT.CUTOUT_LEN})")
-        tfm.append(Cutout(cfg.INPUT.CUTOUT_N, cfg.INPUT.CUTOUT_LEN))
-    if "normalize" in choices:
-        print(f"+ normalization (mean={cfg.INPUT.PIXEL_MEAN}, std={cfg.INPUT.PIXEL_STD})")
-        tfm.append(normalize)
-    if "gaussian_noise" in choices:
-        print(f"+ gaussian noise (mean={cfg.INPUT.GN_MEAN}, std={cfg.INPUT.GN_STD})")
-        tfm.append(GaussianNoise(cfg.INPUT.GN_MEAN, cfg.INPUT.GN_STD))
-    if "instance_norm" in choices:
-        print("+ instance normalization")
-        tfm.append(InstanceNormalization())
-    return Compose(tfm)
-
-
-def _build_transform_test(cfg, choices, target_size, normalize):
-    print("Building transform_test")
-    interp = F.interpolation(cfg.INPUT.INTERPOLATION)
-    input_size = tuple(cfg.INPUT.SIZE)
-    print(f"+ resize the smaller edge to {max(input_size)}")
-    tfm = [Resize(max(input_size), interpolation=interp)]
-    print(f"+ {target_size} center crop")
-    tfm.append(CenterCrop(input_size))
-    print("+ to torch tensor of range [0, 1]")
-    tfm.append(ToTensor())
-    if "normalize" in choices:
-        print(f"+ normalization (mean={cfg.INPUT.PIXEL_MEAN}, std={cfg.INPUT.PIXEL_STD})")
-        tfm.append(normalize)
-    if "instance_norm" in choices:
-        print("+ instance normalization")
-        tfm.append(InstanceNormalization())
-    return Compose(tfm)
-
-
-def build_img0_transform(cfg):
-    """Dassl's ``img0``: exact resize to INPUT.SIZE, to tensor, normalise if chosen."""
-    tfm = [Resize(tuple(cfg.INPUT.SIZE), interpolation=F.interpolation(cfg.INPUT.INTERPOLATION)), ToTensor()]
-    if "normalize" in cfg.INPUT.TRANSFORMS:
-        tfm.append(Normalize(mean=cfg.INPUT.PIXEL_MEAN, std=cfg.INPUT.PIXEL_STD))
-    return Compose(tfm)
+def _kernel_pair(kernel_size):
+    ks = (kernel_size, kernel_size) if isinstance(kernel_size, numbers.Integral) else tuple(kernel_size)
+    if len(ks) != 2 or any(not isinstance(k, numbers.Integral) or k <= 0 or k % 2 == 0 for k in ks):
+        raise ValueError(f"GaussianBlur kernel size must be odd and positive (INPUT.GB_K), got {kernel_size!r}")
+    return int(ks[0]), int(ks[1])
