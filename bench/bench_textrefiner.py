@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.reference_style import cache_write_loop, text_full_length, visual_all_layers  # noqa: E402
 from clip.model import CLIP  # noqa: E402
 from trainers.textrefiner.cache import LocalCache  # noqa: E402
-from trainers.textrefiner.local_features import num_local_features  # noqa: E402
+from trainers.textrefiner.refiner import TextRefinerHead  # noqa: E402
 from trainers.textrefiner.trainer import RefinedCLIP, TextRefiner  # noqa: E402
 from yacs.config import CfgNode  # noqa: E402
 
@@ -46,9 +46,8 @@ def build(clip_model, n_classes):
 
 
 def our_step(model, memory, optim, image, label):
-    holder = types.SimpleNamespace(model=model, memory=memory, topk=5, local_parts=("cls", "topk", "mean"),
-                                   n_local=num_local_features(5, ("cls", "topk", "mean")), balance=50.0,
-                                   distill=20.0)
+    head = TextRefinerHead(model.mid_image_trans, memory)
+    holder = types.SimpleNamespace(model=model, head=head, balance=50.0, distill=20.0)
     model.train()
     memory.train()
     _, loss, _ = TextRefiner.refiner_losses(holder, image, label)

@@ -11,7 +11,6 @@ the cache as ``memory_item``).
 """
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from engine import TRAINER_REGISTRY, TrainerX
 from engine.metrics import compute_accuracy
@@ -22,8 +21,7 @@ from ..clip_backbone import autocast, load_clip, resolve_precision
 from ..coop import CustomCLIP
 from .alignment import FeatureAlignment
 from .cache import LocalCache
-from .local_features import num_local_features, select_local_features
-from .losses import coop_total, regularisation_loss, semantic_loss
+from .refiner import TextRefinerHead
 
 HOSTS = ("CoOp",)
 # the state-dict prefixes of the "prompt_learner" model that belong in a checkpoint
@@ -77,8 +75,7 @@ class TextRefiner(TrainerX):
             _half_like_reference(self.model.mid_image_trans)
             self.memory.half()
         self.balance, self.distill = tf.BALANCE, tf.DISTILL
-        self.topk, self.local_parts = tf.TOPK, tuple(tf.LOCAL_FEATURES)
-        self.n_local = num_local_features(self.topk, self.local_parts)
+        self.head = TextRefinerHead(self.model.mid_image_trans, self.memory, tf.TOPK, tuple(tf.LOCAL_FEATURES))
 
         print("Turning off gradients in both the image and the text encoder")
         for name, param in self.model.named_parameters():
@@ -107,26 +104,14 @@ class TextRefiner(TrainerX):
 
     # ----- training ------------------------------------------------------------------------
     def refiner_losses(self, image, label):
-        """Logits against the refined text and the three loss terms of one training batch."""
-        model = self.model
-        global_feat, tokens, cls_attn = model.encode_image_local(image)  # [B, D], [B, L, D], [B, L-1]
+        """Logits against the refined text, the total loss and its logged parts for one batch."""
+        global_feat, tokens, cls_attn = self.model.encode_image_local(image)  # [B, D], [B, L, D], [B, L-1]
         image_features = global_feat / global_feat.norm(dim=-1, keepdim=True)
-        text_features = model.text_features()  # [C, D], normalised
-        logit_scale = model.logit_scale.exp()
-
-        batch, length, dim = tokens.shape
-        aligned = model.mid_image_trans(tokens.reshape(-1, dim)).reshape(batch, length, dim)  # Z
-        local = select_local_features(aligned, cls_attn, self.topk, self.local_parts)  # [n*B, D]
-
-        refined = self.memory.refine(text_features)  # reads the cache left by the previous step
-        self.memory.write(aligned)
-        reg = regularisation_loss(refined, text_features)
-
-        logits = logit_scale * image_features @ refined.t()  # refined text is not re-normalised
-        global_ce = F.cross_entropy(logits, label)
-        sem = semantic_loss(local, text_features, label, logit_scale, self.n_local)
-        total, parts = coop_total(global_ce, sem, reg, balance=self.balance, distill=self.distill)
-        return logits, total, parts
+        text_features = self.model.text_features()  # [C, D], normalised
+        step = self.head.forward_train(text_features, tokens, cls_attn)
+        return self.head.coop_losses(
+            step, image_features, text_features, label, self.model.logit_scale.exp(), self.balance, self.distill
+        )
 
     def forward_backward(self, batch):
         image, label = self.parse_batch_train(batch)
@@ -152,7 +137,7 @@ class TextRefiner(TrainerX):
     # ----- evaluation --------------------------------------------------------------------
     def before_evaluation(self):
         text_features = self.model.text_features()
-        self._refined_text = self.memory.refine(text_features)  # [C, D], image independent
+        self._refined_text = self.head.refine(text_features)  # [C, D], image independent
 
     def after_evaluation(self):
         self._refined_text = None
