@@ -1,4 +1,20 @@
 """OpenAI CLIP rebuilt from state dicts, its weights loader and tokenizer."""
-from .download import MODELS, available_models, load, load_state_dict, resolve_model_file
-from .model import build_model
-from .tokenizer import tokenize
+from .download import MODELS, available_models, default_cache_dir, load, load_state_dict, resolve_model_file
+from .model import CLIP, build_model, convert_weights, encode_text_embeddings
+from .tokenizer import decode, encode, tokenize
+
+__all__ = [
+    "CLIP",
+    "MODELS",
+    "available_models",
+    "build_model",
+    "convert_weights",
+    "decode",
+    "default_cache_dir",
+    "encode",
+    "encode_text_embeddings",
+    "load",
+    "load_state_dict",
+    "resolve_model_file",
+    "tokenize",
+]

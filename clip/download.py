@@ -1,13 +1,23 @@
-"""CLIP weights by name: OpenAI's release files, downloaded into a cache folder and checked."""
+"""CLIP weights by name: OpenAI's release files, downloaded into a cache folder and checked.
+
+Offline, the file can be put in the cache folder by hand, or any local copy named with
+MODEL.BACKBONE.PATH. Both OpenAI's TorchScript archives and plain state-dict files load.
+"""
 import hashlib
+import http.client
 import os
+import tempfile
 import urllib.request
+import warnings
+import zipfile
 
 import torch
+from tqdm import tqdm
 
-from .model import build_model
+from .model import TEXT_KEYS, build_model
 
 _BASE = "https://openaipublic.azureedge.net/clip/models"
+# the second-to-last path segment of each URL is the file's SHA256
 MODELS = {
     "RN50": f"{_BASE}/afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
     "RN101": f"{_BASE}/8fa8567bab74a42d41c5915025a8e4538c3bdbe8804a470a72f30b0d94fab599/RN101.pt",
@@ -26,7 +36,8 @@ def available_models():
 
 
 def default_cache_dir():
-    return os.environ.get("CLIP_CACHE_DIR") or os.path.expanduser("~/.cache/clip")
+    """$CLIP_CACHE_DIR, else ~/.cache/clip."""
+    return os.environ.get("CLIP_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "clip")
 
 
 def expected_sha256(url):
@@ -42,69 +53,98 @@ def sha256_of(path):
 
 
 def download_url(url, target):
-    """Fetch ``url`` into ``target`` through a temporary file, with a progress bar."""
-    from tqdm import tqdm
+    """Fetch ``url`` into ``target`` with a progress bar; the file appears only once complete."""
+    folder = os.path.dirname(target) or "."
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(target) + ".", suffix=".part", dir=folder)
+    try:
+        with urllib.request.urlopen(url) as source, os.fdopen(fd, "wb") as output:
+            total = int(source.info().get("Content-Length") or 0)
+            with tqdm(total=total, ncols=80, unit="iB", unit_scale=True, unit_divisor=1024) as bar:
+                for chunk in iter(lambda: source.read(1 << 16), b""):
+                    output.write(chunk)
+                    bar.update(len(chunk))
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
-    tmp = f"{target}.part{os.getpid()}"
-    with urllib.request.urlopen(url) as source, open(tmp, "wb") as output:
-        total = int(source.info().get("Content-Length") or 0)
-        with tqdm(total=total, ncols=80, unit="iB", unit_scale=True, unit_divisor=1024) as bar:
-            for chunk in iter(lambda: source.read(8192), b""):
-                output.write(chunk)
-                bar.update(len(chunk))
-    os.replace(tmp, target)
+
+def _check_sha256(path, sha):
+    actual = sha256_of(path)
+    if actual != sha:
+        raise RuntimeError(
+            f'The CLIP weights file "{path}" is corrupt: its SHA256 is {actual}, expected {sha}. '
+            "Delete it and run again to download it afresh (or put a good copy there)."
+        )
 
 
 def resolve_model_file(name, path=None, cache_dir=None):
-    """The local weights file for ``name`` (or ``path``), downloading and checking it if needed."""
+    """The local weights file of model ``name`` (or ``path``), downloaded and checked if needed."""
     if path:
         if not os.path.isfile(path):
             raise FileNotFoundError(f'CLIP weights file not found: "{path}" (set by MODEL.BACKBONE.PATH)')
         return path
     if name not in MODELS:
-        raise ValueError(f'Unknown CLIP model "{name}"; available models: {", ".join(MODELS)}')
+        raise ValueError(
+            f'Unknown CLIP model "{name}"; available models: {", ".join(MODELS)} '
+            "(or name a local weights file with MODEL.BACKBONE.PATH)"
+        )
     url = MODELS[name]
     sha = expected_sha256(url)
     cache_dir = cache_dir or default_cache_dir()
-    target = os.path.join(cache_dir, os.path.basename(url))
+    filename = os.path.basename(url)
+    target = os.path.join(cache_dir, filename)
     if not os.path.isfile(target):
-        os.makedirs(cache_dir, exist_ok=True)
         try:
+            os.makedirs(cache_dir, exist_ok=True)
             download_url(url, target)
-        except OSError as e:
+        except (OSError, http.client.HTTPException) as e:
             raise FileNotFoundError(
-                f"Cannot download the CLIP weights {os.path.basename(url)} for {name} ({e}). "
-                f'Put the file in "{cache_dir}" (or set CLIP_CACHE_DIR), get it from {url}; '
-                f"its SHA256 must be {sha}. Or name any local copy with MODEL.BACKBONE.PATH."
+                f"Cannot download the CLIP weights {filename} of {name} ({e}). Download {url} yourself "
+                f'and put it in "{cache_dir}" (the folder is set by CLIP_CACHE_DIR); its SHA256 must be '
+                f"{sha}. Or name any local copy with MODEL.BACKBONE.PATH."
             ) from None
-    actual = sha256_of(target)
-    if actual != sha:
-        raise RuntimeError(
-            f'The CLIP weights file "{target}" is corrupt: SHA256 {actual}, expected {sha}. '
-            "Delete it and run again to download it afresh."
-        )
+    _check_sha256(target, sha)
     return target
+
+
+def _is_torchscript(file):
+    # a TorchScript archive is a zip holding code/ and constants.pkl; torch.save zips hold neither
+    if not zipfile.is_zipfile(file):
+        return False
+    with zipfile.ZipFile(file) as archive:
+        return any(n.endswith("/constants.pkl") or "/code/" in n for n in archive.namelist())
+
+
+def _not_clip(file, why):
+    return RuntimeError(
+        f'"{file}" is neither an OpenAI CLIP TorchScript archive nor a state-dict file with OpenAI\'s '
+        f"CLIP keys ({why})"
+    )
 
 
 def load_state_dict(file):
     """OpenAI's state dict from a TorchScript release archive or a plain state-dict file."""
-    try:
-        return torch.jit.load(file, map_location="cpu").state_dict()
-    except (RuntimeError, ValueError):
-        pass
+    if not os.path.isfile(file):
+        raise FileNotFoundError(f'CLIP weights file not found: "{file}"')
+    if _is_torchscript(file):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, still reads the releases
+            try:
+                return torch.jit.load(file, map_location="cpu").state_dict()
+            except RuntimeError as e:
+                raise _not_clip(file, f"the TorchScript archive does not load: {str(e).splitlines()[0]}") from None
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise RuntimeError(
-            f'"{file}" is neither a TorchScript CLIP archive nor a state-dict file ({e.__class__.__name__})'
-        ) from None
-    if isinstance(state, dict) and "state_dict" in state:
+    except Exception as e:  # a file torch cannot read at all: say which file it is
+        raise _not_clip(file, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
-    if not isinstance(state, dict) or "token_embedding.weight" not in state:
-        raise RuntimeError(f'"{file}" does not hold CLIP weights with OpenAI\'s keys (no token_embedding.weight)')
+    if not isinstance(state, dict) or any(k not in state for k in TEXT_KEYS):
+        raise _not_clip(file, f"it holds no {', '.join(TEXT_KEYS)}")
     return state
 
 
 def load(name, path=None, cache_dir=None, device="cpu"):
-    """A CLIP model (fp32, eval mode) by release name or from a local file."""
+    """A CLIP model (fp32, eval mode) by release name, or from the local file ``path``."""
     return build_model(load_state_dict(resolve_model_file(name, path, cache_dir))).to(device)

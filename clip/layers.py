@@ -1,0 +1,105 @@
+"""Building blocks shared by CLIP's towers: fp16-safe LayerNorm, QuickGELU and the transformer.
+
+Attention runs through ``F.scaled_dot_product_attention`` (fused kernels) on the weights of an
+``nn.MultiheadAttention`` module, so OpenAI's parameter names (``attn.in_proj_weight`` ...) are
+kept and release weights load strictly. Tokens are batch first, [B, N, W], everywhere.
+"""
+import math
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LayerNorm(nn.LayerNorm):
+    """LayerNorm computed in fp32 and cast back, so it works on fp16 activations."""
+
+    def forward(self, x):
+        orig_type = x.dtype
+        return super().forward(x.type(torch.float32)).type(orig_type)
+
+
+class QuickGELU(nn.Module):
+    def forward(self, x):
+        return x * torch.sigmoid(1.702 * x)
+
+
+def split_heads(x, heads):
+    """[B, N, W] -> [B, heads, N, W / heads]."""
+    b, n, w = x.shape
+    return x.view(b, n, heads, w // heads).transpose(1, 2)
+
+
+def fused_attention(attn, x, causal=False, return_cls_attn=False):
+    """Self-attention of x [B, N, W] with the weights of ``attn`` (an nn.MultiheadAttention).
+
+    With ``return_cls_attn`` it also returns the attention probabilities of the first (CLS)
+    query over all N keys, averaged over heads, [B, N]: what ``attn(..., need_weights=True)``
+    gives as row 0 (for non-causal attention, i.e. the image tower). Only that row is computed
+    explicitly; the output stays fused.
+    """
+    q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    q, k, v = (split_heads(t, attn.num_heads) for t in (q, k, v))  # [B, h, N, d]
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # [B, h, N, d]
+    out = attn.out_proj(out.transpose(1, 2).reshape(x.shape))  # [B, N, W]
+    if not return_cls_attn:
+        return out
+    # softmax in fp32: the row feeds a top-k selection and must not saturate in fp16
+    scores = (q[:, :, :1].float() @ k.float().transpose(-2, -1)) / math.sqrt(q.shape[-1])  # [B, h, 1, N]
+    cls_attn = scores.softmax(dim=-1).mean(dim=1)[:, 0]  # [B, N]
+    return out, cls_attn.to(x.dtype)
+
+
+class ResidualAttentionBlock(nn.Module):
+    def __init__(self, d_model, n_head):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(d_model, n_head)
+        self.ln_1 = LayerNorm(d_model)
+        self.mlp = nn.Sequential(
+            OrderedDict(
+                [
+                    ("c_fc", nn.Linear(d_model, d_model * 4)),
+                    ("gelu", QuickGELU()),
+                    ("c_proj", nn.Linear(d_model * 4, d_model)),
+                ]
+            )
+        )
+        self.ln_2 = LayerNorm(d_model)
+
+    def forward(self, x, causal=False, return_cls_attn=False):
+        # x: [B, N, W]
+        attn_out = fused_attention(self.attn, self.ln_1(x), causal, return_cls_attn)
+        if return_cls_attn:
+            attn_out, cls_attn = attn_out
+        x = x + attn_out
+        x = x + self.mlp(self.ln_2(x))
+        return (x, cls_attn) if return_cls_attn else x
+
+
+class Transformer(nn.Module):
+    """A stack of residual attention blocks on tokens [B, N, W]; causal for the text tower."""
+
+    def __init__(self, width, layers, heads, causal=False):
+        super().__init__()
+        self.width = width
+        self.layers = layers
+        self.causal = causal
+        self.resblocks = nn.Sequential(*[ResidualAttentionBlock(width, heads) for _ in range(layers)])
+
+    def forward(self, x, return_cls_attn=False, before_block=None):
+        """x [B, N, W] -> [B, N, W] (and the last block's CLS attention [B, N] if asked).
+
+        ``before_block(i, x) -> x``, when given, rewrites the input of block i; deep prompts
+        (learnable tokens replaced at every block input) plug in here.
+        """
+        cls_attn = None
+        last = len(self.resblocks) - 1
+        for i, block in enumerate(self.resblocks):
+            if before_block is not None:
+                x = before_block(i, x)
+            if return_cls_attn and i == last:
+                x, cls_attn = block(x, self.causal, return_cls_attn=True)
+            else:
+                x = block(x, self.causal)
+        return (x, cls_attn) if return_cls_attn else x
