@@ -10,7 +10,7 @@ DEMO_DIR=${DEMO_DIR:-output/demo}
 rm -rf "${DEMO_DIR}/output"
 mkdir -p "${DEMO_DIR}"
 
-python -m tools.synthetic_data oxford_pets --root "${DEMO_DIR}/data" --classes 10 --images 24
+python -m tools.synthetic_data oxford_pets --root "${DEMO_DIR}/data" --num-classes 10 --images-per-class 24
 python -m tools.tiny_clip --out "${DEMO_DIR}/tiny_clip.pt" --kind vit --image-size 32
 
 export DATA="${DEMO_DIR}/data" OUTPUT="${DEMO_DIR}/output" SHOTS=8

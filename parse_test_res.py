@@ -1,0 +1,370 @@
+"""Results over seeds from the log.txt files that train.py writes, and the base-to-new table.
+
+Seeds of one experiment (same flags and printout as CoOp's parse_test_res.py):
+
+    python parse_test_res.py output/my_experiment                 # my_experiment/seed*/log.txt
+    python parse_test_res.py output/my_experiment --ci95          # 95% confidence interval, not std
+    python parse_test_res.py output/evaluation/... --test-log     # eval-only runs
+    python parse_test_res.py output/my_experiment --multi-exp     # my_experiment/<exp>/seed*/log.txt
+
+Every non-hidden entry of the folder, in sorted order, must be a run folder holding log.txt
+(log.txt-<timestamp> files of earlier runs are not read). A value counts only after the end
+signal ("Finish training", or "=> result" with --test-log) and the last one wins: the final test.
+
+Base-to-new generalisation (what scripts/*/base2new_{train,test}.sh write):
+
+    python parse_test_res.py --base2new output/base2new [--trainer TextRefiner] [--keyword accuracy]
+
+pairs every OUTPUT/train_base/<dataset>/<path>/seed<S> (Base: final test after training) with
+OUTPUT/test_new/<dataset>/<path>/seed<S> (New: eval-only) and prints, per <path> (trainer and
+setting, e.g. TextRefiner/vit_b16_ep10_ctxv1_16shots/nctx4_cscFalse_ctpend), one row per data set
+with Base, New and H = 2*Base*New/(Base+New) of the seed means. The Average row averages Base and
+New over the data sets and takes H of those averages. Only seeds present in both trees are used.
+"""
+import argparse
+import os
+import os.path as osp
+import re
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+from tabulate import tabulate
+
+END_TRAIN = "Finish training"
+END_TEST = "=> result"
+LOG_NAME = "log.txt"
+BASE_TREE = "train_base"
+NEW_TREE = "test_new"
+SEED_PREFIX = "seed"
+COLALIGN = ("left", "right", "right", "right", "right")
+
+
+class ParseError(ValueError):
+    """A results folder that cannot be read; the message names it and says how to fix it."""
+
+
+def compute_ci95(values):
+    return 1.96 * np.std(values) / np.sqrt(len(values))
+
+
+def harmonic_mean(base, new):
+    return 0.0 if base + new == 0 else 2 * base * new / (base + new)
+
+
+def listdir_nohidden(path):
+    return sorted(name for name in os.listdir(path) if not name.startswith("."))
+
+
+def read_metric(fpath, keyword="accuracy", end_signal=END_TRAIN):
+    """The last `* <keyword>: X%` value after the line `end_signal` in one log, or None."""
+    regex = re.compile(rf"\* {re.escape(keyword)}: ([\.\deE+-]+)%")
+    started = False
+    value = None
+    with open(fpath, "r", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.strip()
+            if line == end_signal:
+                started = True
+            match = regex.search(line) if started else None
+            if match:
+                try:
+                    value = float(match.group(1))
+                except ValueError:
+                    raise ParseError(f"{fpath}: '{line}' does not hold a number") from None
+    return value
+
+
+def run_logs(directory):
+    """Paths of <directory>/<run>/log.txt for every sorted non-hidden entry of directory."""
+    if not osp.isdir(directory):
+        raise ParseError(f"{directory} is not a folder: pass the folder that holds one sub-folder per seed")
+    names = listdir_nohidden(directory)
+    if not names:
+        raise ParseError(f"{directory} is empty: it should hold one sub-folder per seed (seed1/, seed2/, ...)")
+    logs = []
+    for name in names:
+        sub = osp.join(directory, name)
+        if not osp.isdir(sub):
+            raise ParseError(
+                f"{sub} is not a folder: every non-hidden entry of {directory} must be a run folder "
+                f"holding {LOG_NAME} (move the file elsewhere or prefix its name with '.')"
+            )
+        fpath = osp.join(sub, LOG_NAME)
+        if not osp.isfile(fpath):
+            raise ParseError(
+                f"{sub} has no {LOG_NAME}: each sub-folder of {directory} must be one run "
+                f"(finish or remove that run; for <exp>/<seed>/{LOG_NAME} folders use --multi-exp)"
+            )
+        logs.append(fpath)
+    return logs
+
+
+@dataclass
+class SeedSummary:
+    """Per-run values of one experiment; `missing` lists the logs without a value."""
+
+    files: list
+    values: list
+    missing: list = field(default_factory=list)
+
+    @property
+    def mean(self):
+        return float(np.mean(self.values))
+
+    @property
+    def std(self):
+        return float(np.std(self.values))
+
+    @property
+    def ci95(self):
+        return float(compute_ci95(self.values))
+
+
+def summarize_seeds(directory, keyword="accuracy", end_signal=END_TRAIN):
+    """Read every run's value under directory; raises ParseError when none has one."""
+    summary = SeedSummary(files=[], values=[])
+    for fpath in run_logs(directory):
+        value = read_metric(fpath, keyword, end_signal)
+        if value is None:
+            summary.missing.append(fpath)
+        else:
+            summary.files.append(fpath)
+            summary.values.append(value)
+    if not summary.values:
+        hint = " (logs of eval-only runs need --test-log)" if end_signal == END_TRAIN else ""
+        raise ParseError(
+            f"Nothing found in {directory}: no '* {keyword}: X%' line after '{end_signal}' "
+            f"in any of its {LOG_NAME} files{hint}"
+        )
+    return summary
+
+
+def parse_function(directory, keyword="accuracy", end_signal=END_TRAIN, ci95=False):
+    """Print one line per run and the mean +- std (or 95% CI); returns {keyword: mean}."""
+    print(f"Parsing files in {directory}")
+    summary = summarize_seeds(directory, keyword, end_signal)
+    for fpath in summary.missing:
+        print(f"warning: no '* {keyword}: X%' after '{end_signal}' in {fpath}; left out", file=sys.stderr)
+    for fpath, value in zip(summary.files, summary.values):
+        print(f"file: {fpath}. {keyword}: {value:.2f}%. ")
+    spread = summary.ci95 if ci95 else summary.std
+    print("===")
+    print(f"Summary of directory: {directory}")
+    print(f"* {keyword}: {summary.mean:.2f}% +- {spread:.2f}%")
+    print("===")
+    return {keyword: summary.mean}
+
+
+def parse_multi_exp(directory, keyword="accuracy", end_signal=END_TRAIN, ci95=False):
+    """parse_function on every experiment folder of directory, then the mean of their means."""
+    if not osp.isdir(directory):
+        raise ParseError(f"{directory} is not a folder: pass the folder that holds one sub-folder per experiment")
+    names = listdir_nohidden(directory)
+    if not names:
+        raise ParseError(f"{directory} is empty: with --multi-exp it should hold <exp>/<seed>/{LOG_NAME}")
+    means = []
+    for name in names:
+        means.append(parse_function(osp.join(directory, name), keyword, end_signal, ci95)[keyword])
+    avg = float(np.mean(means))
+    print("Average performance")
+    print(f"* {keyword}: {avg:.2f}%")
+    return {keyword: avg}
+
+
+# ---- base-to-new --------------------------------------------------------------------------
+
+
+def _seed_order(name):
+    digits = name[len(SEED_PREFIX):].lstrip("_")
+    return (0, int(digits), name) if digits.isdigit() else (1, 0, name)
+
+
+def find_seed_dirs(tree):
+    """{(dataset, method path): {seed name: seed folder}} for every seed* folder under tree/<dataset>/.
+
+    The method path is what lies between the data set folder and the seed folder, e.g.
+    "TextRefiner/vit_b16_ep10_ctxv1_16shots/nctx4_cscFalse_ctpend". Seed folders are not entered.
+    """
+    runs = {}
+    if not osp.isdir(tree):
+        return runs
+    for dataset in listdir_nohidden(tree):
+        dataset_dir = osp.join(tree, dataset)
+        for parent, dirs, _ in os.walk(dataset_dir):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            method = osp.relpath(parent, dataset_dir).replace(os.sep, "/")
+            for seed in (d for d in dirs if d.startswith(SEED_PREFIX)):
+                runs.setdefault((dataset, method), {})[seed] = osp.join(parent, seed)
+            dirs[:] = [d for d in dirs if not d.startswith(SEED_PREFIX)]
+    return runs
+
+
+@dataclass
+class Row:
+    """Seed means of one data set; `seeds` are the seed folders used."""
+
+    dataset: str
+    base: float
+    new: float
+    seeds: list
+
+    @property
+    def h(self):
+        return harmonic_mean(self.base, self.new)
+
+
+@dataclass
+class Block:
+    """One trainer and setting: a row per data set and notes on what was left out."""
+
+    method: str
+    rows: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    def average(self):
+        """Base and New averaged over the data sets; H of those averages (not the mean of the H)."""
+        if not self.rows:
+            return None
+        base = float(np.mean([r.base for r in self.rows]))
+        new = float(np.mean([r.new for r in self.rows]))
+        return Row("Average", base, new, [])
+
+
+def _seed_value(seed_dir, keyword, end_signal, dataset, notes):
+    fpath = osp.join(seed_dir, LOG_NAME)
+    if not osp.isfile(fpath):
+        notes.append(f"{dataset}: no {LOG_NAME} in {seed_dir}; seed left out")
+        return None
+    value = read_metric(fpath, keyword, end_signal)
+    if value is None:
+        notes.append(f"{dataset}: no '* {keyword}: X%' after '{end_signal}' in {fpath} (unfinished run?); "
+                     "seed left out")
+    return value
+
+
+def _pair_row(dataset, method, base_seeds, new_seeds, root, keyword, notes):
+    """The row of one data set from its paired seeds, or None (with a note) when there is none."""
+    trees = {BASE_TREE: (base_seeds, "base2new_train.sh"), NEW_TREE: (new_seeds, "base2new_test.sh")}
+    for tree, (seeds, script) in trees.items():
+        if seeds is None:
+            missing = osp.join(root, tree, dataset, method)
+            notes.append(f"{dataset}: missing {missing} (run {script} for {dataset}); row skipped")
+            return None
+    for tree, other in ((BASE_TREE, NEW_TREE), (NEW_TREE, BASE_TREE)):
+        alone = set(trees[tree][0]) - set(trees[other][0])
+        for seed in sorted(alone, key=_seed_order):
+            missing = osp.join(root, other, dataset, method, seed)
+            notes.append(f"{dataset}: {seed} only in {tree} ({missing} is missing); left out")
+    base_values, new_values, used = [], [], []
+    for seed in sorted(set(base_seeds) & set(new_seeds), key=_seed_order):
+        base = _seed_value(base_seeds[seed], keyword, END_TRAIN, dataset, notes)
+        new = _seed_value(new_seeds[seed], keyword, END_TEST, dataset, notes)
+        if base is not None and new is not None:
+            base_values.append(base)
+            new_values.append(new)
+            used.append(seed)
+    if not used:
+        notes.append(f"{dataset}: no seed has both a base and a new result; row skipped")
+        return None
+    return Row(dataset, float(np.mean(base_values)), float(np.mean(new_values)), used)
+
+
+def collect_base2new(root, trainers=None, keyword="accuracy"):
+    """Blocks (sorted by method path) of paired results under root/train_base and root/test_new.
+
+    trainers: keep only method paths with a folder of one of these names (None keeps all).
+    """
+    if not (osp.isdir(osp.join(root, BASE_TREE)) or osp.isdir(osp.join(root, NEW_TREE))):
+        raise ParseError(
+            f"{root} has neither {BASE_TREE}/ nor {NEW_TREE}/: pass the folder the base2new scripts "
+            f"write into (e.g. output/base2new)"
+        )
+    base_runs = find_seed_dirs(osp.join(root, BASE_TREE))
+    new_runs = find_seed_dirs(osp.join(root, NEW_TREE))
+    found = sorted(set(base_runs) | set(new_runs), key=lambda k: (k[1], k[0]))
+    keys = [k for k in found if not trainers or set(k[1].split("/")) & set(trainers)]
+    if not keys:
+        where = f"{osp.join(root, BASE_TREE)} or {osp.join(root, NEW_TREE)}"
+        if not found:
+            raise ParseError(f"no {SEED_PREFIX}* folders under {where}")
+        names = ", ".join(sorted({method for _, method in found}))
+        raise ParseError(f"no {SEED_PREFIX}* folders for trainer {', '.join(trainers)} under {where} "
+                         f"(found: {names})")
+    blocks = {}
+    for dataset, method in keys:
+        block = blocks.setdefault(method, Block(method))
+        key = (dataset, method)
+        row = _pair_row(dataset, method, base_runs.get(key), new_runs.get(key), root, keyword, block.notes)
+        if row is not None:
+            block.rows.append(row)
+    return list(blocks.values())
+
+
+def _pct(row):
+    return [f"{row.base:.2f}", f"{row.new:.2f}", f"{row.h:.2f}"]
+
+
+def format_base2new(blocks, root, keyword="accuracy"):
+    """The printed report: a table per block, its notes, and a comparison of averages."""
+    headers = ["Dataset", "Base", "New", "H", "Seeds"]
+    lines = [f"Base-to-new {keyword} under {root}: mean over seeds, H = 2*Base*New/(Base+New)", ""]
+    for block in blocks:
+        lines.append(block.method)
+        table = [[r.dataset, *_pct(r), str(len(r.seeds))] for r in block.rows]
+        average = block.average()
+        if average is None:
+            lines.append("(no data set has both a base and a new result)")
+        else:
+            table.append([average.dataset, *_pct(average), ""])
+            lines.append(tabulate(table, headers=headers, colalign=COLALIGN, disable_numparse=True))
+        lines.extend(f"note: {note}" for note in block.notes)
+        lines.append("")
+    averages = [(b.method, len(b.rows), b.average()) for b in blocks if b.rows]
+    if len(averages) > 1:
+        lines.append("Averages (H of the averaged Base and New)")
+        table = [[method, str(n), *_pct(avg)] for method, n, avg in averages]
+        headers = ["Method", "Datasets", "Base", "New", "H"]
+        lines.append(tabulate(table, headers=headers, colalign=COLALIGN, disable_numparse=True))
+    return "\n".join(lines).rstrip("\n")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description="Mean and std of test results over seeds; base-to-new tables.")
+    parser.add_argument("directory", nargs="?", help="folder with one sub-folder (seed) per run")
+    parser.add_argument("--ci95", action="store_true", help=r"compute 95%% confidence interval")
+    parser.add_argument("--test-log", action="store_true", help="parse test-only logs")
+    parser.add_argument("--multi-exp", action="store_true", help="parse multiple experiments")
+    parser.add_argument("--keyword", default="accuracy", type=str, help="which keyword to extract")
+    parser.add_argument("--base2new", metavar="OUTPUT",
+                        help="base-to-new table from OUTPUT/train_base and OUTPUT/test_new")
+    parser.add_argument("--trainer", action="append", metavar="NAME",
+                        help="with --base2new: only this trainer (repeat for several)")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.directory is None) == (args.base2new is None):
+        parser.error("give either DIRECTORY or --base2new OUTPUT (exactly one)")
+    if args.base2new is None and args.trainer:
+        parser.error("--trainer only applies to --base2new")
+    if args.base2new is not None and (args.ci95 or args.test_log or args.multi_exp):
+        parser.error("--ci95, --test-log and --multi-exp do not apply to --base2new (it reads both trees itself)")
+    try:
+        if args.base2new is not None:
+            blocks = collect_base2new(args.base2new, args.trainer, args.keyword)
+            print(format_base2new(blocks, args.base2new, args.keyword))
+            return 0 if any(b.rows for b in blocks) else 1
+        end_signal = END_TEST if args.test_log else END_TRAIN
+        parse = parse_multi_exp if args.multi_exp else parse_function
+        parse(args.directory, args.keyword, end_signal, args.ci95)
+    except ParseError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
