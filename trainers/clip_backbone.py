@@ -23,7 +23,7 @@ def load_clip(cfg, prec, device):
     path = cfg.MODEL.BACKBONE.PATH or None
     if not backbone and path is None:
         raise ValueError("No CLIP backbone: set MODEL.BACKBONE.NAME (e.g. ViT-B/16) or MODEL.BACKBONE.PATH")
-    print(f"Loading CLIP (backbone: {backbone or path})")
+    print(f"Loading CLIP (backbone: {backbone})" + (f' from "{path}"' if path else ""))
     model = clip.load(backbone, path=path, device="cpu")
     if prec == "fp16":
         convert_weights(model)
