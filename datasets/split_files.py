@@ -13,6 +13,7 @@ import gdown
 
 from engine.data.datasets import DATASET_REGISTRY
 
+from .names import resolve_dataset_name
 from .released_files import RELEASED_FILES, gdrive_url, released_files
 
 
@@ -58,10 +59,14 @@ def download_released_files(name, root, overwrite=False):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Download the split files released with CoOp.")
-    parser.add_argument("dataset", choices=sorted(RELEASED_FILES), help="registered data set name")
+    parser.add_argument("dataset", help="registered data set name (OxfordPets) or config name (oxford_pets)")
     parser.add_argument("--root", required=True, help="DATASET.ROOT: the folder holding all data set folders")
     parser.add_argument("--overwrite", action="store_true", help="replace files that already exist")
     args = parser.parse_args(argv)
+    try:
+        args.dataset = resolve_dataset_name(args.dataset, RELEASED_FILES)
+    except ValueError as e:
+        parser.error(str(e))
     if not RELEASED_FILES[args.dataset]:
         print(f"{args.dataset} has no released split file: it uses the official split files of the data set.")
         return 0

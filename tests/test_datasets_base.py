@@ -159,6 +159,33 @@ def test_released_file_download_success(tmp_path, monkeypatch):
     assert open(path).read() == "1-61f_ol79pViBFDG_IDlUQSwoLcn2XXF"
 
 
+def test_config_files_name_registered_datasets_and_resolve_to_them():
+    from datasets.names import config_names, resolve_dataset_name
+
+    stems = config_names()
+    known = DATASET_REGISTRY.registered_names()
+    assert len(stems) == 15 and sorted(stems.values()) == sorted(known)
+    assert stems["oxford_pets"] == "OxfordPets" and stems["dtd"] == "DescribableTextures"
+    assert resolve_dataset_name("oxford_pets", known) == "OxfordPets"
+    assert resolve_dataset_name("imagenet-r", known) == "ImageNetR"
+    assert resolve_dataset_name("eurosat", known) == "EuroSAT"
+    with pytest.raises(ValueError, match='Unknown data set "pets".*config name from configs/datasets/'):
+        resolve_dataset_name("pets", known)
+
+
+def test_synthetic_cli_takes_config_names_and_short_flags(tmp_path, capsys):
+    # the form scripts/textrefiner/demo.sh uses
+    assert synthetic_data.main(["oxford_pets", "--root", str(tmp_path), "--classes", "10", "--images", "8"]) == 0
+    assert "OxfordPets: " in capsys.readouterr().out
+    with open(tmp_path / "oxford_pets" / "annotations" / "trainval.txt") as f:
+        breeds = sorted({line.split(" ")[0].rsplit("_", 1)[0] for line in f})
+    assert len(breeds) == 10 and "boxer" in breeds and "British_Shorthair" in breeds  # real breed names
+    assert len(os.listdir(tmp_path / "oxford_pets" / "images")) == 80
+    with pytest.raises(SystemExit):
+        synthetic_data.main(["pets", "--root", str(tmp_path)])
+    assert 'Unknown data set "pets"' in capsys.readouterr().err
+
+
 def test_synthetic_generator_cli_and_image_sizes(tmp_path, capsys):
     assert synthetic_data.main(["Caltech101", "--root", str(tmp_path), "--num-classes", "3"]) == 0
     assert "Caltech101: " in capsys.readouterr().out

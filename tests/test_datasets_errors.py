@@ -62,7 +62,7 @@ def test_split_file_missing_and_annotations_missing_lists_each(tmp_path):
 
 def test_image_listed_in_split_file_but_absent(tmp_path):
     info = make_dataset("OxfordPets", tmp_path)
-    missing = os.path.join(info["dataset_dir"], "images", "Bengal_2.jpg")
+    missing = os.path.join(info["dataset_dir"], "images", "beagle_2.jpg")
     os.remove(missing)
     with pytest.raises(FileNotFoundError) as e:
         build_dataset(make_cfg(tmp_path, "OxfordPets"))
@@ -172,3 +172,5 @@ def test_split_file_download_offline_gives_one_error(tmp_path, monkeypatch, caps
     assert split_files.main(["EuroSAT", "--root", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert f"-> put it at {tmp_path / 'eurosat' / 'split_zhou_EuroSAT.json'} (the download returned no file)" in err
+    assert split_files.main(["oxford_pets", "--root", str(tmp_path)]) == 1  # a config name works too
+    assert f"-> put it at {tmp_path / 'oxford_pets' / 'split_zhou_OxfordPets.json'}" in capsys.readouterr().err

@@ -5,7 +5,9 @@ Each generator writes the folders, images and annotation files the data set clas
 and UCF101 txt lists, Flowers imagelabels.mat + cat_to_name.json, ImageNet classnames.txt),
 so both paths can be exercised: "split file present" and "split file missing -> generate".
 
-    python -m tools.synthetic_data OxfordPets --root DATA [--num-classes 5] [--no-split-file]
+    python -m tools.synthetic_data OxfordPets --root DATA [--classes 5] [--images 6] [--no-split-file]
+
+The data set is named as registered (OxfordPets) or as its config (oxford_pets), or "all".
 """
 import argparse
 import json
@@ -21,7 +23,10 @@ DEFAULT_IMAGES_PER_CLASS = 6
 
 _IMAGENET = [("n01440764", "tench"), ("n01443537", "goldfish"), ("n01484850", "great white shark"),
              ("n01491361", "tiger shark"), ("n01494475", "hammerhead shark"), ("n01496331", "electric ray"),
-             ("n01498041", "stingray"), ("n01514668", "rooster"), ("n01514859", "hen"), ("n01518878", "ostrich")]
+             ("n01498041", "stingray"), ("n01514668", "rooster"), ("n01514859", "hen"), ("n01518878", "ostrich"),
+             ("n01530575", "brambling"), ("n01531178", "goldfinch"), ("n01532829", "house finch"),
+             ("n01534433", "junco"), ("n01537544", "indigo bunting"), ("n01558993", "American robin"),
+             ("n01560419", "bulbul"), ("n01580077", "jay"), ("n01582220", "magpie"), ("n01592084", "chickadee")]
 
 
 def _names(pool, n, extra):
@@ -99,7 +104,8 @@ def _folders(w, image_folder, folders, n, cut, renames=None, ignored=(), name_fn
 
 
 def _caltech101(w, c, n):
-    pool = ["Faces", "Leopards", "Motorbikes", "airplanes", "accordion", "anchor", "ant", "barrel", "bass"]
+    pool = ["Faces", "Leopards", "Motorbikes", "airplanes", "accordion", "anchor", "ant", "barrel", "bass", "beaver",
+            "binocular", "bonsai", "brain", "brontosaurus"]
     folders = _names(pool, c, lambda i: f"category_{i}")
     renames = {"airplanes": "airplane", "Faces": "face", "Leopards": "leopard", "Motorbikes": "motorbike"}
     return _folders(w, "101_ObjectCategories", folders, n, _cut_50_20_30, renames,
@@ -107,12 +113,14 @@ def _caltech101(w, c, n):
 
 
 def _dtd(w, c, n):
-    pool = ["banded", "blotchy", "braided", "bubbly", "bumpy", "chequered", "cobwebbed", "cracked"]
+    pool = ["banded", "blotchy", "braided", "bubbly", "bumpy", "chequered", "cobwebbed", "cracked", "crosshatched",
+            "crystalline", "dotted", "fibrous"]
     return _folders(w, "images", _names(pool, c, lambda i: f"texture{i}"), n, _cut_50_20_30)
 
 
 def _food101(w, c, n):
-    pool = ["apple_pie", "baby_back_ribs", "baklava", "beef_carpaccio", "beef_tartare", "beet_salad"]
+    pool = ["apple_pie", "baby_back_ribs", "baklava", "beef_carpaccio", "beef_tartare", "beet_salad", "beignets",
+            "bibimbap", "bread_pudding", "breakfast_burrito", "bruschetta", "caesar_salad"]
     folders = _names(pool, c, lambda i: f"dish_{i}")
     w.text("meta/classes.txt", sorted(folders))
     return _folders(w, "images", folders, n, _cut_50_20_30, name_fn=lambda c, i: f"{100000 + i}.jpg")
@@ -133,9 +141,20 @@ def _eurosat(w, c, n):
     return _folders(w, "2750", folders, n, _cut_50_20_30, EUROSAT_RENAMES, name_fn=lambda c, i: f"{c}_{i + 1}.jpg")
 
 
+# the 37 breeds in the order of their class ids (cats capitalised, as in the image names)
+PET_BREEDS = [
+    "Abyssinian", "american_bulldog", "american_pit_bull_terrier", "basset_hound", "beagle", "Bengal", "Birman",
+    "Bombay", "boxer", "British_Shorthair", "chihuahua", "Egyptian_Mau", "english_cocker_spaniel", "english_setter",
+    "german_shorthaired", "great_pyrenees", "havanese", "japanese_chin", "keeshond", "leonberger", "Maine_Coon",
+    "miniature_pinscher", "newfoundland", "Persian", "pomeranian", "pug", "Ragdoll", "Russian_Blue", "saint_bernard",
+    "samoyed", "scottish_terrier", "shiba_inu", "Siamese", "Sphynx", "staffordshire_bull_terrier", "wheaten_terrier",
+    "yorkshire_terrier",
+]
+
+
 def _oxford_pets(w, c, n):
     # capitalised breeds are cats (species 1), lower-case ones dogs (species 2)
-    pool = ["Abyssinian", "american_bulldog", "american_pit_bull_terrier", "basset_hound", "Bengal", "great_pyrenees"]
+    pool = PET_BREEDS
     breeds = _names(pool, c, lambda i: f"breed{i}_dog")
     entries, lines = [], {"trainval": [], "test": []}
     for label, breed in enumerate(breeds):
@@ -162,7 +181,9 @@ def _mat_struct(rows):
 
 def _stanford_cars(w, c, n):
     pool = ["AM General Hummer SUV 2000", "Acura RL Sedan 2012", "Audi R8 Coupe 2012", "BMW M3 Coupe 2012",
-            "Tesla Model S Sedan 2012", "smart fortwo Convertible 2012"]
+            "Tesla Model S Sedan 2012", "smart fortwo Convertible 2012", "Chevrolet Camaro Convertible 2012",
+            "Dodge Challenger SRT8 2011", "Ford Mustang Convertible 2007", "Honda Odyssey Minivan 2012",
+            "Jeep Wrangler SUV 2012", "Volvo XC90 SUV 2007"]
     models = _names(pool, c, lambda i: f"Maker Model{i} Sedan {2000 + i}")
     rows = {"cars_train": [], "cars_test": []}
     entries = []
@@ -187,7 +208,8 @@ def _stanford_cars(w, c, n):
 
 
 def _oxford_flowers(w, c, n):
-    pool = ["pink primrose", "hard-leaved pocket orchid", "canterbury bells", "sweet pea", "english marigold"]
+    pool = ["pink primrose", "hard-leaved pocket orchid", "canterbury bells", "sweet pea", "english marigold",
+            "tiger lily", "moon orchid", "bird of paradise", "monkshood", "globe thistle", "snapdragon", "sunflower"]
     names = _names(pool, c, lambda i: f"flower {i}")
     order = [label for label in range(c) for _ in range(n)]
     w.rng.shuffle(order)  # images of a class are spread over the numbering, as in the real set
@@ -201,7 +223,8 @@ def _oxford_flowers(w, c, n):
 
 
 def _fgvc_aircraft(w, c, n):
-    pool = ["707-320", "727-200", "A300B4", "ATR-42", "Cessna 172", "F/A-18", "Falcon 2000", "Tu-134"]
+    pool = ["707-320", "727-200", "A300B4", "ATR-42", "Cessna 172", "F/A-18", "Falcon 2000", "Tu-134", "737-800",
+            "747-400", "A320", "BAE 146-200"]
     variants = _names(pool, c, lambda i: f"Model {i}")
     w.text("variants.txt", variants)
     lines, entries, next_id = {"train": [], "val": [], "test": []}, [], 1000000
@@ -219,7 +242,8 @@ def _fgvc_aircraft(w, c, n):
 
 
 def _sun397(w, c, n):
-    pool = ["/a/abbey", "/a/apartment_building/outdoor", "/b/bakery/shop", "/b/bathroom", "/c/campus"]
+    pool = ["/a/abbey", "/a/apartment_building/outdoor", "/b/bakery/shop", "/b/bathroom", "/c/campus", "/b/beach",
+            "/b/bedroom", "/c/classroom", "/f/forest/broadleaf", "/k/kitchen", "/l/library/indoor", "/m/mountain"]
     classes = _names(pool, c, lambda i: f"/s/scene_{i}")
     w.text("ClassName.txt", classes)
     lines, entries = {"Training_01.txt": [], "Testing_01.txt": []}, []
@@ -237,7 +261,8 @@ def _sun397(w, c, n):
 
 
 def _ucf101(w, c, n):
-    pool = ["ApplyEyeMakeup", "Archery", "BabyCrawling", "BlowDryHair", "YoYo", "PlayingDaf"]
+    pool = ["ApplyEyeMakeup", "Archery", "BabyCrawling", "BlowDryHair", "YoYo", "PlayingDaf", "Basketball", "Biking",
+            "Drumming", "Fencing", "JumpRope", "Rowing"]
     actions = _names(pool, c, lambda i: f"SyntheticAction{chr(65 + i % 26)}")
     w.text("ucfTrainTestlist/classInd.txt", [f"{i + 1} {a}" for i, a in enumerate(actions)])
     lines, entries = {"trainlist01.txt": [], "testlist01.txt": []}, []
@@ -359,14 +384,24 @@ def make_dataset(name, root, num_classes=DEFAULT_NUM_CLASSES, images_per_class=D
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Write a miniature copy of a data set in its real layout.")
-    parser.add_argument("dataset", choices=sorted(GENERATORS) + ["all"])
+    parser.add_argument("dataset", help='registered name (OxfordPets), config name (oxford_pets) or "all"')
     parser.add_argument("--root", required=True, help="folder to write the data set folder(s) into")
-    parser.add_argument("--num-classes", type=int, default=DEFAULT_NUM_CLASSES)
-    parser.add_argument("--images-per-class", type=int, default=DEFAULT_IMAGES_PER_CLASS)
+    parser.add_argument("--classes", "--num-classes", dest="num_classes", type=int, default=DEFAULT_NUM_CLASSES)
+    parser.add_argument("--images", "--images-per-class", dest="images_per_class", type=int,
+                        default=DEFAULT_IMAGES_PER_CLASS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-split-file", action="store_true", help="leave the split JSON out (it is generated)")
     args = parser.parse_args(argv)
-    for name in sorted(GENERATORS) if args.dataset == "all" else [args.dataset]:
+    if args.dataset == "all":
+        names = sorted(GENERATORS)
+    else:
+        from datasets.names import resolve_dataset_name  # imported here: the generators need no data set code
+
+        try:
+            names = [resolve_dataset_name(args.dataset, GENERATORS)]
+        except ValueError as e:
+            parser.error(str(e))
+    for name in names:
         info = make_dataset(name, args.root, args.num_classes, args.images_per_class, args.seed,
                             with_split_file=not args.no_split_file)
         sizes = ", ".join(f"{k} {sum(v)}" for k, v in info["counts"].items() if v is not None)
