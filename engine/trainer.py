@@ -23,6 +23,7 @@ from .utils import (
     check_availability,
     load_checkpoint,
     mkdir_if_missing,
+    resume_from_checkpoint,
     save_checkpoint,
 )
 
@@ -124,22 +125,13 @@ class TrainerBase:
         print(f"Found checkpoint at {directory} (will resume training)")
         start_epoch = 0
         for name in names:
-            path = osp.join(directory, name)
-            with open(osp.join(path, "checkpoint")) as f:
-                fpath = osp.join(path, f.readline().strip("\n"))
-            print(f'Loading checkpoint from "{fpath}"')
-            checkpoint = load_checkpoint(fpath)
-            self.restore_state(name, checkpoint, strict=False)
-            print("Loaded model weights")
-            optim, sched = self._optims[name], self._scheds[name]
-            if optim is not None and checkpoint.get("optimizer") is not None:
-                optim.load_state_dict(checkpoint["optimizer"])
-                print("Loaded optimizer")
-            if sched is not None and checkpoint.get("scheduler") is not None:
-                sched.load_state_dict(checkpoint["scheduler"])
-                print("Loaded scheduler")
-            start_epoch = checkpoint["epoch"]
-            print(f"Previous epoch: {start_epoch}")
+            start_epoch = resume_from_checkpoint(
+                osp.join(directory, name),
+                self._models[name],
+                self._optims[name],
+                self._scheds[name],
+                restore=lambda checkpoint, name=name: self.restore_state(name, checkpoint, strict=False),
+            )
         return start_epoch
 
     def load_model(self, directory, epoch=None):

@@ -67,14 +67,21 @@ def load_checkpoint(fpath, map_location=None):
         raise RuntimeError(f'Unable to load checkpoint "{fpath}": {e}') from e
 
 
-def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):
-    """Load the file named in ``fdir/checkpoint`` into model/optimizer/scheduler; return its epoch."""
+def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None, restore=None):
+    """Load the file named in ``fdir/checkpoint`` into model/optimizer/scheduler; return its epoch.
+
+    ``restore(checkpoint)`` replaces the strict ``model.load_state_dict`` when given (trainers
+    whose checkpoints hold more than, or only part of, a state dict).
+    """
     with open(osp.join(fdir, "checkpoint"), "r") as f:
         model_name = f.readlines()[0].strip("\n")
         fpath = osp.join(fdir, model_name)
     print(f'Loading checkpoint from "{fpath}"')
     checkpoint = load_checkpoint(fpath)
-    model.load_state_dict(checkpoint["state_dict"])
+    if restore is not None:
+        restore(checkpoint)
+    else:
+        model.load_state_dict(checkpoint["state_dict"])
     print("Loaded model weights")
     if optimizer is not None and checkpoint.get("optimizer") is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])
