@@ -47,13 +47,7 @@ base2new_train() {
     local shots=${SHOTS:-16} csc=False ctp=end
     local dir=${OUTPUT}/base2new/train_base/${dataset}/${trainer}/${cfg}_${shots}shots/nctx${nctx}_csc${csc}_ctp${ctp}/seed${seed}
     skip_if_exists "$dir" && return 0
-    python train.py \
-        --root "${DATA}" \
-        --seed "${seed}" \
-        --trainer "${trainer}" \
-        --dataset-config-file "configs/datasets/${dataset}.yaml" \
-        --config-file "configs/trainers/${trainer}/${cfg}.yaml" \
-        --output-dir "${dir}" \
+    run_train "$trainer" "$cfg" "$dataset" "$seed" "$dir" \
         TRAINER.COOP.N_CTX "${nctx}" \
         TRAINER.COOP.CSC "${csc}" \
         TRAINER.COOP.CLASS_TOKEN_POSITION "${ctp}" \
@@ -62,22 +56,9 @@ base2new_train() {
         "$@"
 }
 
-# base2new_test TRAINER CFG NCTX LOADEP DATASET SEED [opts]: evaluate the base-trained model on the new classes.
-base2new_test() {
-    local trainer=$1 cfg=$2 nctx=$3 loadep=$4 dataset=$5 seed=$6; shift 6
-    local shots=${SHOTS:-16} csc=False ctp=end sub=new
-    local common=${dataset}/${trainer}/${cfg}_${shots}shots/nctx${nctx}_csc${csc}_ctp${ctp}/seed${seed}
-    local model_dir=${OUTPUT}/base2new/train_base/${common}
-    local dir=${OUTPUT}/base2new/test_${sub}/${common}
-    skip_if_exists "$dir" && return 0
-    if [ ! -d "$model_dir" ]; then
-        echo "No trained model at ${model_dir}: run scripts/$(basename "$(dirname "$0")")/base2new_train.sh ${dataset} ${seed} first" >&2
-        exit 1
-    fi
-    local epoch_args
-    epoch_args=$(load_epoch_args "$model_dir" prompt_learner "$loadep")
-    echo "Loading ${model_dir} (${epoch_args:-model-best.pth.tar})"
-    # shellcheck disable=SC2086
+# run_train TRAINER CFG DATASET SEED DIR [args and opts]: one train.py run with the common flags.
+run_train() {
+    local trainer=$1 cfg=$2 dataset=$3 seed=$4 dir=$5; shift 5
     python train.py \
         --root "${DATA}" \
         --seed "${seed}" \
@@ -85,9 +66,32 @@ base2new_test() {
         --dataset-config-file "configs/datasets/${dataset}.yaml" \
         --config-file "configs/trainers/${trainer}/${cfg}.yaml" \
         --output-dir "${dir}" \
-        --model-dir "${model_dir}" \
-        ${epoch_args} \
-        --eval-only \
+        "$@"
+}
+
+# run_eval TRAINER CFG DATASET SEED DIR MODEL_DIR LOADEP TRAIN_HINT [opts]: evaluate a trained model.
+run_eval() {
+    local trainer=$1 cfg=$2 dataset=$3 seed=$4 dir=$5 model_dir=$6 loadep=$7 hint=$8; shift 8
+    if [ ! -d "$model_dir" ]; then
+        echo "No trained model at ${model_dir}: run scripts/$(basename "$(dirname "$0")")/${hint} first" >&2
+        exit 1
+    fi
+    local epoch_args
+    epoch_args=$(load_epoch_args "$model_dir" prompt_learner "$loadep")
+    echo "Loading ${model_dir} (${epoch_args:-model-best.pth.tar})"
+    # shellcheck disable=SC2086
+    run_train "$trainer" "$cfg" "$dataset" "$seed" "$dir" --model-dir "${model_dir}" ${epoch_args} --eval-only "$@"
+}
+
+# base2new_test TRAINER CFG NCTX LOADEP DATASET SEED [opts]: evaluate the base-trained model on the new classes.
+base2new_test() {
+    local trainer=$1 cfg=$2 nctx=$3 loadep=$4 dataset=$5 seed=$6; shift 6
+    local shots=${SHOTS:-16} csc=False ctp=end sub=new
+    local common=${dataset}/${trainer}/${cfg}_${shots}shots/nctx${nctx}_csc${csc}_ctp${ctp}/seed${seed}
+    local dir=${OUTPUT}/base2new/test_${sub}/${common}
+    skip_if_exists "$dir" && return 0
+    run_eval "$trainer" "$cfg" "$dataset" "$seed" "$dir" "${OUTPUT}/base2new/train_base/${common}" "$loadep" \
+        "base2new_train.sh ${dataset} ${seed}" \
         TRAINER.COOP.N_CTX "${nctx}" \
         TRAINER.COOP.CSC "${csc}" \
         TRAINER.COOP.CLASS_TOKEN_POSITION "${ctp}" \
@@ -96,49 +100,23 @@ base2new_test() {
         "$@"
 }
 
-# xd_train TRAINER CFG SEED [opts]: train on ImageNet (all classes, 16 shots).
+# xd_train TRAINER CFG SEED [opts]: train on ImageNet (all classes, 16 shots; SOURCE=<dataset> to change).
 xd_train() {
     local trainer=$1 cfg=$2 seed=$3; shift 3
     local shots=${SHOTS:-16} dataset=${SOURCE:-imagenet}
     local dir=${OUTPUT}/xd/${dataset}/${trainer}/${cfg}_${shots}shots/seed${seed}
     skip_if_exists "$dir" && return 0
-    python train.py \
-        --root "${DATA}" \
-        --seed "${seed}" \
-        --trainer "${trainer}" \
-        --dataset-config-file "configs/datasets/${dataset}.yaml" \
-        --config-file "configs/trainers/${trainer}/${cfg}.yaml" \
-        --output-dir "${dir}" \
-        DATASET.NUM_SHOTS "${shots}" \
-        "$@"
+    run_train "$trainer" "$cfg" "$dataset" "$seed" "$dir" DATASET.NUM_SHOTS "${shots}" "$@"
 }
 
 # xd_test TRAINER CFG LOADEP DATASET SEED [opts]: evaluate the ImageNet model on another data set.
 xd_test() {
     local trainer=$1 cfg=$2 loadep=$3 dataset=$4 seed=$5; shift 5
     local shots=${SHOTS:-16} source=${SOURCE:-imagenet}
-    local model_dir=${OUTPUT}/xd/${source}/${trainer}/${cfg}_${shots}shots/seed${seed}
     local dir=${OUTPUT}/evaluation/xd/${trainer}/${cfg}_${shots}shots/${dataset}/seed${seed}
     skip_if_exists "$dir" && return 0
-    if [ ! -d "$model_dir" ]; then
-        echo "No trained model at ${model_dir}: run scripts/$(basename "$(dirname "$0")")/xd_train.sh ${seed} first" >&2
-        exit 1
-    fi
-    local epoch_args
-    epoch_args=$(load_epoch_args "$model_dir" prompt_learner "$loadep")
-    echo "Loading ${model_dir} (${epoch_args:-model-best.pth.tar})"
-    # shellcheck disable=SC2086
-    python train.py \
-        --root "${DATA}" \
-        --seed "${seed}" \
-        --trainer "${trainer}" \
-        --dataset-config-file "configs/datasets/${dataset}.yaml" \
-        --config-file "configs/trainers/${trainer}/${cfg}.yaml" \
-        --output-dir "${dir}" \
-        --model-dir "${model_dir}" \
-        ${epoch_args} \
-        --eval-only \
-        "$@"
+    run_eval "$trainer" "$cfg" "$dataset" "$seed" "$dir" "${OUTPUT}/xd/${source}/${trainer}/${cfg}_${shots}shots/seed${seed}" \
+        "$loadep" "xd_train.sh ${seed}" "$@"
 }
 
 # zeroshot DATASET CFG [opts]: ZeroshotCLIP with configs/trainers/CoOp/CFG.yaml.
