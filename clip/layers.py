@@ -51,6 +51,35 @@ def fused_attention(attn, x, causal=False, return_cls_attn=False):
     return out, cls_attn.to(x.dtype)
 
 
+def _merge_heads(out):
+    """[B, h, N, d] -> [B, N, h*d]."""
+    b, h, n, d = out.shape
+    return out.transpose(1, 2).reshape(b, n, h * d)
+
+
+def shared_prefix_attention(attn, prefix, rows):
+    """Causal self-attention of sequences that all start with the same ``prefix`` tokens.
+
+    prefix: [1, P, W] (shared), rows: [C, S, W] (each row's tokens after the prefix). Equals
+    causal attention over the C full sequences [prefix, row] while computing the prefix once:
+    its queries only see the prefix; each row's queries see the whole prefix and the row causally.
+    """
+    def qkv(x):
+        q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+        return [split_heads(t, attn.num_heads) for t in (q, k, v)]  # [B, h, N, d]
+
+    qp, kp, vp = qkv(prefix)
+    qs, ks, vs = qkv(rows)
+    n_rows, n_prefix, n_suffix = rows.shape[0], prefix.shape[1], rows.shape[1]
+    out_prefix = F.scaled_dot_product_attention(qp, kp, vp, is_causal=True)
+    keys = torch.cat([kp.expand(n_rows, -1, -1, -1), ks], dim=2)  # [C, h, P+S, d]
+    values = torch.cat([vp.expand(n_rows, -1, -1, -1), vs], dim=2)
+    mask = torch.ones(n_suffix, n_prefix + n_suffix, dtype=torch.bool, device=rows.device)
+    mask[:, n_prefix:] = torch.ones(n_suffix, n_suffix, dtype=torch.bool, device=rows.device).tril()
+    out_rows = F.scaled_dot_product_attention(qs, keys, values, attn_mask=mask)
+    return attn.out_proj(_merge_heads(out_prefix)), attn.out_proj(_merge_heads(out_rows))
+
+
 class ResidualAttentionBlock(nn.Module):
     def __init__(self, d_model, n_head):
         super().__init__()
@@ -75,6 +104,12 @@ class ResidualAttentionBlock(nn.Module):
         x = x + attn_out
         x = x + self.mlp(self.ln_2(x))
         return (x, cls_attn) if return_cls_attn else x
+
+    def forward_shared_prefix(self, prefix, rows):
+        """The block on causal sequences sharing a prefix: prefix [1, P, W], rows [C, S, W]."""
+        attn_prefix, attn_rows = shared_prefix_attention(self.attn, self.ln_1(prefix), self.ln_1(rows))
+        prefix, rows = prefix + attn_prefix, rows + attn_rows
+        return prefix + self.mlp(self.ln_2(prefix)), rows + self.mlp(self.ln_2(rows))
 
 
 class Transformer(nn.Module):

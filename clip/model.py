@@ -35,6 +35,27 @@ def encode_text_embeddings(text_module, embeddings, tokenized, before_block=None
     return x[torch.arange(x.shape[0], device=x.device), eot] @ text_module.text_projection  # [C, D]
 
 
+def encode_text_shared_prefix(text_module, prefix, rows, tokenized):
+    """encode_text_embeddings for prompts that all start with the same tokens, computed once.
+
+    prefix: [P, width] embeddings shared by every prompt (e.g. SOS + a generic learned context);
+    rows: [C, ctx - P, width] the rest of each prompt; tokenized: [C, ctx] the ids. Causal
+    attention makes the prefix positions identical across prompts, so the result equals
+    ``encode_text_embeddings(text_module, cat(prefix, rows), tokenized)`` at a fraction of the cost.
+    """
+    eot = tokenized.argmax(dim=-1)  # [C]
+    n_prefix = prefix.shape[0]
+    length = int(eot.max()) + 1
+    dtype = text_module.dtype
+    pos = text_module.positional_embedding.type(dtype)
+    x_prefix = (prefix.type(dtype) + pos[:n_prefix]).unsqueeze(0)  # [1, P, width]
+    x_rows = rows[:, : length - n_prefix].type(dtype) + pos[n_prefix:length]  # [C, S, width]
+    for block in text_module.transformer.resblocks:
+        x_prefix, x_rows = block.forward_shared_prefix(x_prefix, x_rows)
+    x_rows = text_module.ln_final(x_rows).type(dtype)
+    return x_rows[torch.arange(x_rows.shape[0], device=x_rows.device), eot - n_prefix] @ text_module.text_projection
+
+
 class CLIP(nn.Module):
     def __init__(
         self,

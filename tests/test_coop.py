@@ -84,3 +84,23 @@ def test_zeroshot_ensemble_templates_do_not_accumulate():
     assert first == second == list(IMAGENET_TEMPLATES_SELECT) + ["a photo of a {}, a type of pet."]
     holder.cfg.DATASET.NAME = "ImageNet"
     assert ZeroshotCLIP2.templates(holder) == list(IMAGENET_TEMPLATES_SELECT)
+
+
+@pytest.mark.parametrize("kw", [dict(CTX_INIT="a photo of a"), dict(N_CTX=8)])
+def test_shared_prefix_text_equals_full_prompts(model, kw):
+    """Computing SOS + generic context once gives the full per-class text features (and gradients)."""
+    torch.manual_seed(0)
+    custom = CustomCLIP(_cfg(**kw), (32, 32), NAMES + ["x" * 30], model)
+    assert custom.prompt_learner.shared_prefix() is not None
+    fast = custom.text_features()
+    full = custom.text_encoder(custom.prompt_learner(), custom.tokenized_prompts)
+    full = full / full.norm(dim=-1, keepdim=True)
+    assert torch.allclose(fast, full, atol=1e-5)
+    (g_fast,) = torch.autograd.grad(fast.square().sum(), custom.prompt_learner.ctx)
+    (g_full,) = torch.autograd.grad(full.square().sum(), custom.prompt_learner.ctx)
+    assert torch.allclose(g_fast, g_full, atol=1e-5)
+
+
+def test_no_shared_prefix_for_csc_or_middle(model):
+    assert PromptLearner(_cfg(CSC=True), (32, 32), NAMES, model).shared_prefix() is None
+    assert PromptLearner(_cfg(CLASS_TOKEN_POSITION="middle"), (32, 32), NAMES, model).shared_prefix() is None

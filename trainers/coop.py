@@ -4,7 +4,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import clip
-from clip.model import encode_text_embeddings
+from clip.model import encode_text_embeddings, encode_text_shared_prefix
 from clip.tokenizer import encode as bpe_encode
 from engine import TRAINER_REGISTRY, TrainerX
 from engine.metrics import compute_accuracy
@@ -78,6 +78,16 @@ class PromptLearner(nn.Module):
                 f'CLASS_TOKEN_POSITION must be one of {CLASS_TOKEN_POSITIONS}, got "{self.class_token_position}"'
             )
 
+    def shared_prefix(self):
+        """[1 + n_ctx, d] embeddings every prompt starts with, or None when prompts differ there.
+
+        With a generic context and the class token at the end, all prompts begin with
+        SOS + ctx; the text encoder then computes those positions once for all classes.
+        """
+        if self.ctx.dim() != 2 or self.class_token_position != "end":
+            return None
+        return torch.cat([self.token_prefix[0], self.ctx], dim=0)
+
     def forward(self):
         ctx = self.ctx
         if ctx.dim() == 2:
@@ -114,6 +124,10 @@ class TextEncoder(nn.Module):
         # prompts: [n_cls, 77, width]; tokenized_prompts: [n_cls, 77] (EOT has the largest id)
         return encode_text_embeddings(self, prompts, tokenized_prompts)  # [n_cls, D]
 
+    def forward_shared_prefix(self, prefix, rows, tokenized_prompts):
+        # prefix: [P, width] common to all prompts; rows: [n_cls, 77 - P, width]
+        return encode_text_shared_prefix(self, prefix, rows, tokenized_prompts)  # [n_cls, D]
+
 
 class CustomCLIP(nn.Module):
     """Frozen CLIP encoders around a PromptLearner; logits = scale * norm(img) @ norm(text)^T.
@@ -135,7 +149,12 @@ class CustomCLIP(nn.Module):
         """Normalised class text features [n_cls, D] from the current context."""
         if self._frozen_text is not None:
             return self._frozen_text
-        features = self.text_encoder(self.prompt_learner(), self.tokenized_prompts)
+        prefix = self.prompt_learner.shared_prefix()
+        if prefix is None:
+            features = self.text_encoder(self.prompt_learner(), self.tokenized_prompts)
+        else:
+            rows = self.prompt_learner.token_suffix
+            features = self.text_encoder.forward_shared_prefix(prefix, rows, self.tokenized_prompts)
         return features / features.norm(dim=-1, keepdim=True)
 
     @torch.no_grad()
