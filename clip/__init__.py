@@ -1,11 +1,12 @@
 """OpenAI CLIP rebuilt from state dicts, its weights loader and tokenizer."""
 from .download import MODELS, available_models, default_cache_dir, load, load_state_dict, resolve_model_file
-from .model import CLIP, build_model, convert_weights, encode_text_embeddings
+from .model import CLIP, add_ivlp_prompts, build_model, convert_weights, encode_text_embeddings
 from .tokenizer import decode, encode, tokenize
 
 __all__ = [
     "CLIP",
     "MODELS",
+    "add_ivlp_prompts",
     "available_models",
     "build_model",
     "convert_weights",

@@ -95,9 +95,29 @@ class ResidualAttentionBlock(nn.Module):
             )
         )
         self.ln_2 = LayerNorm(d_model)
+        self.prompt_start = None  # where VPT_shallow goes in the block input, once added
 
-    def forward(self, x, causal=False, return_cls_attn=False):
+    def add_prompt(self, n_ctx, start):
+        """A deep prompt (IVLP): ``VPT_shallow`` [n_ctx, W], N(0, 0.02), replaces the n_ctx input
+        tokens from position ``start`` (negative: counted from the end) at every forward."""
+        self.VPT_shallow = nn.Parameter(torch.empty(n_ctx, self.ln_1.normalized_shape[0]).normal_(std=0.02))
+        self.prompt_start = start
+
+    def insert_prompt(self, x):
+        """x [B, N, W] with this block's deep prompt written over its n_ctx tokens (or x unchanged)."""
+        if self.prompt_start is None:
+            return x
+        n_ctx = self.VPT_shallow.shape[0]
+        start = self.prompt_start % x.shape[1]
+        if start + n_ctx > x.shape[1]:
+            raise ValueError(f"A deep prompt of {n_ctx} tokens at position {start} does not fit {x.shape[1]} tokens")
+        prompt = self.VPT_shallow.to(x.dtype).expand(x.shape[0], -1, -1)  # [B, n_ctx, W]
+        return torch.cat([x[:, :start], prompt, x[:, start + n_ctx :]], dim=1)
+
+    def forward(self, x, causal=False, return_cls_attn=False, use_prompts=True):
         # x: [B, N, W]
+        if use_prompts:
+            x = self.insert_prompt(x)
         attn_out = fused_attention(self.attn, self.ln_1(x), causal, return_cls_attn)
         if return_cls_attn:
             attn_out, cls_attn = attn_out
@@ -106,7 +126,14 @@ class ResidualAttentionBlock(nn.Module):
         return (x, cls_attn) if return_cls_attn else x
 
     def forward_shared_prefix(self, prefix, rows):
-        """The block on causal sequences sharing a prefix: prefix [1, P, W], rows [C, S, W]."""
+        """The block on causal sequences sharing a prefix: prefix [1, P, W], rows [C, S, W].
+
+        A deep prompt must lie inside the prefix (text prompts replace positions 1..n_ctx).
+        """
+        if self.prompt_start is not None:
+            if not 0 <= self.prompt_start <= prefix.shape[1] - self.VPT_shallow.shape[0]:
+                raise ValueError("forward_shared_prefix needs the deep prompt inside the shared prefix")
+            prefix = self.insert_prompt(prefix)
         attn_prefix, attn_rows = shared_prefix_attention(self.attn, self.ln_1(prefix), self.ln_1(rows))
         prefix, rows = prefix + attn_prefix, rows + attn_rows
         return prefix + self.mlp(self.ln_2(prefix)), rows + self.mlp(self.ln_2(rows))
@@ -122,19 +149,25 @@ class Transformer(nn.Module):
         self.causal = causal
         self.resblocks = nn.Sequential(*[ResidualAttentionBlock(width, heads) for _ in range(layers)])
 
-    def forward(self, x, return_cls_attn=False, before_block=None):
+    def add_deep_prompts(self, n_ctx, depth, start):
+        """IVLP deep prompts: blocks 1 .. depth-1 each get n_ctx learnable tokens that replace the
+        tokens at ``start`` of their input (block 0 sees the prompts its caller put in the input).
+        Text: start 1 (after SOS); vision: start -n_ctx (the prompts appended after the patches)."""
+        if not 0 <= depth <= self.layers:
+            raise ValueError(f"Prompt depth {depth} must lie in [0, {self.layers}] (the number of blocks)")
+        for block in list(self.resblocks)[1:depth]:
+            block.add_prompt(n_ctx, start)
+
+    def forward(self, x, return_cls_attn=False, use_prompts=True):
         """x [B, N, W] -> [B, N, W] (and the last block's CLS attention [B, N] if asked).
 
-        ``before_block(i, x) -> x``, when given, rewrites the input of block i; deep prompts
-        (learnable tokens replaced at every block input) plug in here.
+        ``use_prompts=False`` runs the pre-trained transformer, ignoring any deep prompts.
         """
         cls_attn = None
         last = len(self.resblocks) - 1
         for i, block in enumerate(self.resblocks):
-            if before_block is not None:
-                x = before_block(i, x)
             if return_cls_attn and i == last:
-                x, cls_attn = block(x, self.causal, return_cls_attn=True)
+                x, cls_attn = block(x, self.causal, return_cls_attn=True, use_prompts=use_prompts)
             else:
-                x = block(x, self.causal)
+                x = block(x, self.causal, use_prompts=use_prompts)
         return (x, cls_attn) if return_cls_attn else x

@@ -18,19 +18,20 @@ RELEASE_EXTRAS = ("input_resolution", "context_length", "vocab_size")  # stored 
 MHA_TENSORS = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_bias", "bias_k", "bias_v")
 
 
-def encode_text_embeddings(text_module, embeddings, tokenized, before_block=None):
+def encode_text_embeddings(text_module, embeddings, tokenized):
     """Text features [C, D] from token embeddings [C, ctx, width] and their ids [C, ctx].
 
     ``text_module`` is a CLIP model or anything holding its transformer, positional_embedding,
     ln_final, text_projection and dtype. The sequence is cut after the last EOT position of the
     batch: under the causal mask no position up to an EOT attends to a later one, so the
-    features equal those of the full-length run. ``before_block`` goes to ``Transformer.forward``.
+    features equal those of the full-length run. Deep text prompts, if the transformer has
+    them, replace their positions at each block input.
     """
     eot = tokenized.argmax(dim=-1)  # [C]: EOT has the largest id
     length = int(eot.max()) + 1
     dtype = text_module.dtype
     x = embeddings[:, :length].type(dtype) + text_module.positional_embedding[:length].type(dtype)  # [C, n, width]
-    x = text_module.transformer(x, before_block=before_block)
+    x = text_module.transformer(x)
     x = text_module.ln_final(x).type(dtype)
     return x[torch.arange(x.shape[0], device=x.device), eot] @ text_module.text_projection  # [C, D]
 
@@ -45,6 +46,8 @@ def encode_text_shared_prefix(text_module, prefix, rows, tokenized):
     """
     eot = tokenized.argmax(dim=-1)  # [C]
     n_prefix = prefix.shape[0]
+    if int(eot.min()) < n_prefix:
+        raise ValueError(f"Every prompt must end after the {n_prefix} shared prefix tokens")
     length = int(eot.max()) + 1
     dtype = text_module.dtype
     pos = text_module.positional_embedding.type(dtype)
@@ -141,6 +144,24 @@ class CLIP(nn.Module):
         text_features = text_features / text_features.norm(dim=1, keepdim=True)
         logits_per_image = self.logit_scale.exp() * image_features @ text_features.t()  # [B, N]
         return logits_per_image, logits_per_image.t()
+
+
+def add_ivlp_prompts(model, vision_ctx, vision_depth, text_ctx, text_depth):
+    """Independent vision-language deep prompts (IVLP) added to a CLIP, in place.
+
+    Vision: ``visual.VPT`` [vision_ctx, width] appended after the patches and a
+    ``VPT_shallow`` per block 1 .. vision_depth-1 (see VisionTransformer.add_prompts). Text: a
+    ``VPT_shallow`` [text_ctx, width] per text block 1 .. text_depth-1 replacing positions
+    1 .. text_ctx (the first block's text prompts are the prompt learner's context, in the input).
+    Prompts are fp32 parameters cast to the activations' dtype in forward.
+    """
+    if text_depth < 1:
+        raise ValueError(
+            f"IVLP needs a text prompt depth of at least 1 (the learned context), got {text_depth}"
+        )
+    model.visual.add_prompts(vision_ctx, vision_depth)
+    model.transformer.add_deep_prompts(text_ctx, text_depth, start=1)
+    return model
 
 
 def convert_weights(model):

@@ -42,23 +42,42 @@ class VisionTransformer(nn.Module):
         cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)  # [B, 1, width]
         return torch.cat([cls, x], dim=1) + self.positional_embedding.to(x.dtype)
 
-    def encode_tokens(self, x, return_local=False, before_block=None):
-        """The transformer and the head on tokens x [B, L, width] that went through ln_pre.
+    def add_prompts(self, n_ctx, depth):
+        """IVLP vision prompts: ``VPT`` [n_ctx, width] appended after the patches (no positional
+        embedding) and replaced at the input of blocks 1 .. depth-1 by their ``VPT_shallow``.
+        Depth 0 adds nothing. Names are the reference's (``VPT``, ``resblocks.{i}.VPT_shallow``)."""
+        if depth == 0:
+            return
+        if n_ctx < 1:
+            raise ValueError(f"The number of vision prompt tokens must be positive, got {n_ctx}")
+        width = self.conv1.weight.shape[0]
+        self.VPT = nn.Parameter(torch.empty(n_ctx, width).normal_(std=0.02))
+        self.transformer.add_deep_prompts(n_ctx, depth, start=-n_ctx)
 
-        Split from ``forward`` so that extra tokens (e.g. visual prompts appended after the
-        patches) can be added between ``embed`` and ``ln_pre``; ``before_block`` goes to
-        ``Transformer.forward``.
+    @property
+    def num_prompts(self):
+        vpt = getattr(self, "VPT", None)
+        return 0 if vpt is None else vpt.shape[0]
+
+    def forward(self, x, return_local=False, use_prompts=True):
+        """Global image features [B, D]; with ``return_local`` (global, tokens [B, L, D], cls_attn [B, L-1]).
+
+        Prompt tokens, if any, take part in attention but are left out of the returned tokens and
+        of the CLS attention row (it covers the L-1 patches). ``use_prompts=False`` runs the
+        pre-trained encoder, as if no prompt had been added.
         """
+        x = self.embed(x)  # [B, L, width]
+        n_prompts = self.num_prompts if use_prompts else 0
+        if n_prompts:
+            x = torch.cat([x, self.VPT.to(x.dtype).expand(x.shape[0], -1, -1)], dim=1)  # [B, L + n, width]
+        x = self.ln_pre(x)
         if not return_local:
-            x = self.transformer(x, before_block=before_block)
+            x = self.transformer(x, use_prompts=use_prompts)
             return self.ln_post(x[:, 0, :]) @ self.proj  # [B, D]
-        x, cls_attn = self.transformer(x, return_cls_attn=True, before_block=before_block)
-        tokens = self.ln_post(x) @ self.proj  # [B, L, D]: every token of the last block
-        return tokens[:, 0, :], tokens, cls_attn[:, 1:]  # global [B, D], tokens, CLS->patches [B, L-1]
-
-    def forward(self, x, return_local=False):
-        """Global image features [B, D]; with ``return_local`` (global, tokens [B, L, D], cls_attn [B, L-1])."""
-        return self.encode_tokens(self.ln_pre(self.embed(x)), return_local)
+        x, cls_attn = self.transformer(x, return_cls_attn=True, use_prompts=use_prompts)
+        length = x.shape[1] - n_prompts
+        tokens = self.ln_post(x[:, :length]) @ self.proj  # [B, L, D]: every image token of the last block
+        return tokens[:, 0, :], tokens, cls_attn[:, 1:length]  # global [B, D], tokens, CLS->patches [B, L-1]
 
 
 class Bottleneck(nn.Module):

@@ -7,7 +7,15 @@ import torch
 import torch.nn.functional as F
 
 import clip
-from clip.model import ModifiedResNet, VisionTransformer, build_model, convert_weights, encode_text_embeddings
+from clip.model import (
+    ModifiedResNet,
+    VisionTransformer,
+    add_ivlp_prompts,
+    build_model,
+    convert_weights,
+    encode_text_embeddings,
+    encode_text_shared_prefix,
+)
 from tools.tiny_clip import tiny_clip_model, tiny_clip_state_dict
 
 TEXTS = ["a photo of a dog.", "a photo of a Bengal cat, a type of pet.", "x"]
@@ -207,44 +215,81 @@ def test_wrong_image_size_is_reported():
 def test_text_sequence_is_cut_after_the_last_eot():
     model = tiny_clip_model("vit", seed=2)
     tokens = clip.tokenize(TEXTS)
-    seen = []
-
-    def record(i, x):  # the per-block hook also reaches the text tower (deep text prompts)
-        seen.append((i, x.shape[1]))
-        return x
-
     with torch.no_grad():
         embeddings = model.token_embedding(tokens)
-        before = encode_text_embeddings(model, embeddings, tokens, before_block=record)
+        before = encode_text_embeddings(model, embeddings, tokens)
         embeddings[:, int(tokens.argmax(-1).max()) + 1 :] = 1e3  # whatever follows the last EOT is never read
         after = encode_text_embeddings(model, embeddings, tokens)
-    length = int(tokens.argmax(-1).max()) + 1
-    assert length < 77 and seen == [(0, length), (1, length)]
+    assert int(tokens.argmax(-1).max()) + 1 < 77
     assert torch.equal(before, after)
 
 
-def test_before_block_hook_edits_every_block_input():
-    # the shape of deep prompts: learnable tokens appended after the patches, replaced per block
-    visual = tiny_clip_model("vit", seed=0).visual
+def _run_blocks(blocks, x, causal=False, prompts=None, start=None):
+    """The blocks one by one, with prompts[i] written over x[:, start:start+n] before block i >= 1."""
+    for i, block in enumerate(blocks):
+        if prompts is not None and i >= 1 and i - 1 < len(prompts):
+            p = prompts[i - 1].expand(x.shape[0], -1, -1)
+            s = start % x.shape[1]
+            x = torch.cat([x[:, :s], p, x[:, s + p.shape[1] :]], dim=1)
+        x = block(x, causal, use_prompts=False)
+    return x
+
+
+def test_vision_deep_prompts_follow_ivlp():
+    model = tiny_clip_model("vit", seed=0)
+    visual = model.visual
     images = _images()
-    prompts = torch.randn(2, 3, 128, generator=torch.Generator().manual_seed(5))  # [block, n_ctx, width]
-    seen = []
-
-    def replace_prompts(i, x):
-        seen.append((i, x.shape[1]))
-        if i == 0:
-            return x
-        return torch.cat([x[:, :-3], prompts[i - 1].expand(x.shape[0], -1, -1)], dim=1)
-
     with torch.no_grad():
         plain = visual(images)
-        unchanged = visual.encode_tokens(visual.ln_pre(visual.embed(images)), before_block=lambda i, x: x)
-        assert torch.equal(unchanged, plain)
+        add_ivlp_prompts(model, vision_ctx=3, vision_depth=2, text_ctx=2, text_depth=1)
+        names = sorted(n for n, _ in model.named_parameters() if "VPT" in n)
+        assert names == ["visual.VPT", "visual.transformer.resblocks.1.VPT_shallow"]
+        assert visual.VPT.shape == (3, 128)
+        # prompts appended after CLS + patches (no positional embedding), replaced at block 1
         x = visual.embed(images)  # [B, 17, 128]
-        x = visual.ln_pre(torch.cat([x, prompts[0].expand(x.shape[0], -1, -1)], dim=1))  # [B, 20, 128]
-        prompted = visual.encode_tokens(x, before_block=replace_prompts)
-    assert seen == [(0, 20), (1, 20)]
-    assert prompted.shape == plain.shape and not torch.allclose(prompted, plain)
+        x = visual.ln_pre(torch.cat([x, visual.VPT.expand(x.shape[0], -1, -1)], dim=1))  # [B, 20, 128]
+        shallow = [visual.transformer.resblocks[1].VPT_shallow]
+        x = _run_blocks(visual.transformer.resblocks, x, prompts=shallow, start=-3)
+        expected = visual.ln_post(x[:, 0]) @ visual.proj
+        prompted = visual(images)
+        torch.testing.assert_close(prompted, expected)
+        assert not torch.allclose(prompted, plain)
+        torch.testing.assert_close(visual(images, use_prompts=False), plain)
+        # local tokens leave the prompts out; the CLS row covers the 16 patches
+        global_feat, tokens, cls_attn = visual(images, return_local=True)
+    assert tokens.shape == (2, 17, visual.output_dim) and cls_attn.shape == (2, 16)
+    torch.testing.assert_close(global_feat, prompted)
+    torch.testing.assert_close(cls_attn.sum(-1) < 1, torch.ones(2, dtype=torch.bool))  # prompts share the softmax
+
+
+def test_text_deep_prompts_replace_the_context_positions():
+    model = tiny_clip_model("vit", seed=1)
+    tokens = clip.tokenize(TEXTS)
+    with torch.no_grad():
+        add_ivlp_prompts(model, vision_ctx=2, vision_depth=0, text_ctx=2, text_depth=2)
+        assert not hasattr(model.visual, "VPT")
+        embeddings = model.token_embedding(tokens)  # [C, 77, 128]
+        got = encode_text_embeddings(model, embeddings, tokens)
+        x = embeddings + model.positional_embedding
+        shallow = [model.transformer.resblocks[1].VPT_shallow]
+        x = model.ln_final(_run_blocks(model.transformer.resblocks, x, causal=True, prompts=shallow, start=1))
+        expected = x[torch.arange(len(TEXTS)), tokens.argmax(-1)] @ model.text_projection
+        torch.testing.assert_close(got, expected)
+        # the shared-prefix path applies the same prompts inside the prefix (SOS + 2 tokens)
+        tokens, embeddings = tokens[:2], embeddings[:2]  # "x" ends inside the prefix
+        same = [embeddings[0:1, :3].expand(2, -1, -1), embeddings[:, 3:]]
+        shared = encode_text_shared_prefix(model, embeddings[0, :3], embeddings[:, 3:], tokens)
+        torch.testing.assert_close(shared, encode_text_embeddings(model, torch.cat(same, 1), tokens))
+        with pytest.raises(ValueError, match="end after the 3 shared prefix tokens"):
+            encode_text_shared_prefix(model, embeddings[0, :3], embeddings[:, 3:], clip.tokenize(["x", "y"]))
+
+
+def test_prompt_depth_is_checked():
+    model = tiny_clip_model("vit", seed=0)
+    with pytest.raises(ValueError, match="text prompt depth of at least 1"):
+        add_ivlp_prompts(model, 2, 2, 2, 0)
+    with pytest.raises(ValueError, match=r"Prompt depth 5 must lie in \[0, 2\]"):
+        add_ivlp_prompts(model, 2, 5, 2, 1)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 attention kernels need CUDA")
