@@ -22,7 +22,7 @@ from bench.reference_style import cache_write_loop, text_full_length, visual_all
 from clip.model import CLIP  # noqa: E402
 from trainers.textrefiner.cache import LocalCache  # noqa: E402
 from trainers.textrefiner.refiner import TextRefinerHead  # noqa: E402
-from trainers.textrefiner.trainer import RefinedCLIP, TextRefiner  # noqa: E402
+from trainers.textrefiner.coop_host import RefinedCLIP, TextRefinerCoOp  # noqa: E402
 from yacs.config import CfgNode  # noqa: E402
 
 WORDS = ["cat", "dog", "husky", "tabby", "beagle", "sphynx", "boxer", "pug", "shiba inu", "maine coon"]
@@ -50,7 +50,7 @@ def our_step(model, memory, optim, image, label):
     holder = types.SimpleNamespace(model=model, head=head, balance=50.0, distill=20.0)
     model.train()
     memory.train()
-    _, loss, _ = TextRefiner.refiner_losses(holder, image, label)
+    loss, _, _ = TextRefinerCoOp.refiner_losses(holder, image, label)
     optim.zero_grad()
     loss.backward()
     optim.step()

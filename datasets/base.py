@@ -11,7 +11,7 @@ from engine.utils import mkdir_if_missing
 
 from .fewshot import load_or_sample_fewshot
 from .released_files import where_to_get
-from .splits import check_subsample, read_split, save_split, subsample_classes
+from .splits import check_subsample, distillation_splits, read_split, save_split
 
 LAYOUT_DOC = "docs/DATASETS.md (README.md, section Datasets)"
 
@@ -44,6 +44,11 @@ def subsample_setting(cfg):
     return check_subsample(cfg.DATASET.get("SUBSAMPLE_CLASSES", "all"))
 
 
+def modal_setting(cfg):
+    """TRAINER.MODAL ("" when the key is absent): PromptKD's data protocol, or "" for CoOp's."""
+    return cfg.TRAINER.get("MODAL", "")
+
+
 def require_files(paths, what):
     """Raise one FileNotFoundError listing the ``paths`` that do not exist."""
     missing = [p for p in paths if not os.path.exists(p)]
@@ -73,7 +78,7 @@ class SplitDataset(DatasetBase):
 
         train, val, test = self.load_split()
         train, val = load_or_sample_fewshot(self, train, val, cfg.DATASET.NUM_SHOTS, cfg.SEED, self.split_fewshot_dir)
-        train, val, test = subsample_classes(train, val, test, subsample=subsample)
+        train, val, test = distillation_splits(train, val, test, modal_setting(cfg), subsample)
         super().__init__(train_x=train, val=val, test=test)
 
     def load_split(self):

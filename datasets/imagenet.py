@@ -5,9 +5,9 @@ from collections import OrderedDict
 from engine.data.datasets import DATASET_REGISTRY, DatasetBase
 from engine.utils import dump_pickle_atomic, listdir_nohidden, load_pickle, mkdir_if_missing
 
-from .base import dataset_folder, require_files, subsample_setting
+from .base import dataset_folder, modal_setting, require_files, subsample_setting
 from .fewshot import load_or_sample_fewshot
-from .splits import make_datum, subsample_classes
+from .splits import distillation_splits, make_datum
 
 
 def read_classnames(text_file):
@@ -56,8 +56,8 @@ class ImageNet(DatasetBase):
 
         train, test = self.load_image_lists()
         train, _ = load_or_sample_fewshot(self, train, None, cfg.DATASET.NUM_SHOTS, cfg.SEED, self.split_fewshot_dir)
-        train, test = subsample_classes(train, test, subsample=subsample)
-        super().__init__(train_x=train, val=test, test=test)
+        train, val, test = distillation_splits(train, test, test, modal_setting(cfg), subsample)
+        super().__init__(train_x=train, val=val, test=test)
 
     def load_image_lists(self):
         if os.path.exists(self.preprocessed):

@@ -148,3 +148,35 @@ def subsample_classes(*args, subsample="all"):
          for item in dataset if item.label in relabeler]
         for dataset in args
     ]
+
+
+MODALS = ("", "base2novel", "cross")
+
+
+def check_modal(modal):
+    if modal not in MODALS:
+        raise ValueError(
+            f'TRAINER.MODAL must be "base2novel" or "cross" (PromptKD distillation data) or "" (the '
+            f'CoOp protocol), got "{modal}".'
+        )
+    return modal
+
+
+def distillation_splits(train, val, test, modal, subsample="all"):
+    """(train, val, test) for PromptKD's distillation protocol, chosen by TRAINER.MODAL.
+
+    base2novel: train = the train split of *all* classes (the labels are never used); val = the
+    base classes' test images and test = the new classes' test images, each relabelled from 0.
+    cross: train and test keep the classes SUBSAMPLE_CLASSES selects and val = test.
+    "" (any other trainer): the CoOp protocol, every split subsampled alike.
+    """
+    check_modal(modal)
+    if modal == "base2novel":
+        print("TRAINER.MODAL base2novel: train on all classes, val = base test, test = new test")
+        _, base_test = subsample_classes(train, test, subsample="base")
+        _, new_test = subsample_classes(train, test, subsample="new")
+        return train, base_test, new_test
+    if modal == "cross":
+        train, test = subsample_classes(train, test, subsample=subsample)
+        return train, test, test
+    return tuple(subsample_classes(train, val, test, subsample=subsample))

@@ -362,21 +362,21 @@ class SimpleTrainer(TrainerBase):
             split = "test"
             data_loader = self.test_loader
         print(f"Evaluate on the *{split}* set")
-        self.before_evaluation()
+        self.before_evaluation(split)
         for batch in tqdm(data_loader):
             input, label = self.parse_batch_test(batch)
             output = self.model_inference(input)
             self.evaluator.process(output, label)
-        self.after_evaluation()
+        self.after_evaluation(split)
         results = self.evaluator.evaluate()
         for k, v in results.items():
             self.write_scalar(f"{split}/{k}", v, self.epoch)
         return list(results.values())[0]
 
-    def before_evaluation(self):
-        """Called once before the test batches (e.g. to compute image-independent text features)."""
+    def before_evaluation(self, split):
+        """Called once before the batches of ``split`` ("val" or "test"), e.g. to compute image-independent text features."""
 
-    def after_evaluation(self):
+    def after_evaluation(self, split):
         """Called once after the test batches (e.g. to drop cached features)."""
 
     def model_inference(self, input):

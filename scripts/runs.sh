@@ -76,8 +76,9 @@ run_eval() {
         echo "No trained model at ${model_dir}: run scripts/$(basename "$(dirname "$0")")/${hint} first" >&2
         exit 1
     fi
-    local epoch_args
-    epoch_args=$(load_epoch_args "$model_dir" prompt_learner "$loadep")
+    local epoch_args first_model
+    first_model=$(cd "$model_dir" && ls -d */ 2>/dev/null | head -1)  # prompt_learner/, VLPromptLearner/ ...
+    epoch_args=$(load_epoch_args "$model_dir" "${first_model%/}" "$loadep")
     echo "Loading ${model_dir} (${epoch_args:-model-best.pth.tar})"
     # shellcheck disable=SC2086
     run_train "$trainer" "$cfg" "$dataset" "$seed" "$dir" --model-dir "${model_dir}" ${epoch_args} --eval-only "$@"
@@ -130,4 +131,91 @@ zeroshot() {
         --output-dir "${OUTPUT}/ZeroshotCLIP/${cfg}/${dataset}" \
         --eval-only \
         "$@"
+}
+
+# ----- IVLP family: PromptSRC (PromptKD's teacher), PromptKD, TextRefiner on PromptKD --------
+
+# promptsrc_base2new_train TRAINER CFG DATASET SEED [opts]: labelled training on the base classes.
+promptsrc_base2new_train() {
+    local trainer=$1 cfg=$2 dataset=$3 seed=$4; shift 4
+    local shots=${SHOTS:-16}
+    local dir=${OUTPUT}/base2new/train_base/${dataset}/shots_${shots}/${trainer}/${cfg}/seed${seed}
+    skip_if_exists "$dir" && return 0
+    run_train "$trainer" "$cfg" "$dataset" "$seed" "$dir" \
+        DATASET.NUM_SHOTS "${shots}" DATASET.SUBSAMPLE_CLASSES base "$@"
+}
+
+# promptsrc_base2new_test TRAINER CFG LOADEP DATASET SEED [opts]: the trained model on the new classes.
+promptsrc_base2new_test() {
+    local trainer=$1 cfg=$2 loadep=$3 dataset=$4 seed=$5; shift 5
+    local shots=${SHOTS:-16} sub=new
+    local common=${dataset}/shots_${shots}/${trainer}/${cfg}/seed${seed}
+    local dir=${OUTPUT}/base2new/test_${sub}/${common}
+    skip_if_exists "$dir" && return 0
+    run_eval "$trainer" "$cfg" "$dataset" "$seed" "$dir" "${OUTPUT}/base2new/train_base/${common}" "$loadep" \
+        "base2new_train.sh ${dataset} ${seed}" DATASET.NUM_SHOTS "${shots}" DATASET.SUBSAMPLE_CLASSES "${sub}" "$@"
+}
+
+kd_weight_for() {  # the reference's per-dataset KD weight (its scripts' comment); KD_WEIGHT overrides
+    case "$1" in
+        fgvc_aircraft|oxford_flowers|dtd) echo "${KD_WEIGHT:-200.0}" ;;
+        *) echo "${KD_WEIGHT:-1000.0}" ;;
+    esac
+}
+
+teacher_opts() {  # TEACHER=<checkpoint file> sets TRAINER.PROMPTKD.TEACHER_CKPT
+    if [ -n "${TEACHER:-}" ]; then
+        echo "TRAINER.PROMPTKD.TEACHER_CKPT ${TEACHER}"
+    fi
+}
+
+# kd_base2new_dir TRAINER CFG DATASET SEED SHOTS: the training folder of a base-to-novel distillation.
+kd_base2new_dir() {
+    echo "${OUTPUT}/base2new/train_base/$3/shots_$5/$1/$2/seed_$4"
+}
+
+# kd_base2new_train TRAINER CFG SHOTS DATASET SEED [opts]: distil on all classes' train images;
+# the best val epoch gives the base accuracy, the final test the novel one.
+kd_base2new_train() {
+    local trainer=$1 cfg=$2 shots=$3 dataset=$4 seed=$5; shift 5
+    local dir
+    dir=$(kd_base2new_dir "$trainer" "$cfg" "$dataset" "$seed" "$shots")
+    skip_if_exists "$dir" && return 0
+    # shellcheck disable=SC2046
+    run_train "$trainer" "$cfg" "$dataset" "$seed" "$dir" \
+        DATASET.NUM_SHOTS "${shots}" \
+        TRAINER.MODAL base2novel \
+        TRAINER.PROMPTKD.TEMPERATURE 1.0 \
+        TRAINER.PROMPTKD.KD_WEIGHT "$(kd_weight_for "$dataset")" \
+        $(teacher_opts) "$@"
+}
+
+# kd_base2new_test TRAINER CFG SHOTS LOADEP DATASET SEED [opts]: evaluate the trained student on the
+# novel classes again (TEST.SPLIT val gives the base classes).
+kd_base2new_test() {
+    local trainer=$1 cfg=$2 shots=$3 loadep=$4 dataset=$5 seed=$6; shift 6
+    local model_dir dir
+    model_dir=$(kd_base2new_dir "$trainer" "$cfg" "$dataset" "$seed" "$shots")
+    dir=${OUTPUT}/base2new/test_new/${dataset}/shots_${shots}/${trainer}/${cfg}/seed_${seed}
+    skip_if_exists "$dir" && return 0
+    # shellcheck disable=SC2046
+    run_eval "$trainer" "$cfg" "$dataset" "$seed" "$dir" "$model_dir" "$loadep" "base2new_train.sh ${dataset} ${seed}" \
+        DATASET.NUM_SHOTS "${shots}" TRAINER.MODAL base2novel $(teacher_opts) "$@"
+}
+
+# kd_xd_train TRAINER CFG DATASET SEED [opts]: distil on the target data set's train images (all
+# classes, no labels) with the ImageNet teacher; val = test = the target's test split.
+kd_xd_train() {
+    local trainer=$1 cfg=$2 dataset=$3 seed=$4; shift 4
+    local shots=${SHOTS:-0}
+    local dir=${OUTPUT}/${dataset}/${trainer}/${cfg}_${shots}shots/seed${seed}
+    skip_if_exists "$dir" && return 0
+    # shellcheck disable=SC2046
+    run_train "$trainer" "$cfg" "$dataset" "$seed" "$dir" \
+        DATASET.NUM_SHOTS "${shots}" \
+        DATASET.SUBSAMPLE_CLASSES all \
+        TRAINER.PROMPTKD.TEMPERATURE 1.0 \
+        TRAINER.PROMPTKD.KD_WEIGHT "${KD_WEIGHT:-1000.0}" \
+        TRAINER.MODAL cross \
+        $(teacher_opts) "$@"
 }

@@ -117,9 +117,9 @@ def test_eval_refined_text_once_equals_per_batch(tmp_path, pets_root, tiny_vit_p
     trainer.set_model_mode("eval")
     image = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
-        trainer.before_evaluation()
+        trainer.before_evaluation("test")
         cached = trainer.model_inference(image)
-        trainer.after_evaluation()
+        trainer.after_evaluation("test")
         # the reference recomputes text and refinement for every batch, through the local path
         global_feat, _, _ = trainer.model.encode_image_local(image)
         v = global_feat / global_feat.norm(dim=-1, keepdim=True)

@@ -11,9 +11,16 @@ from engine.metrics import compute_accuracy
 from engine.optim import build_lr_scheduler, build_optimizer
 from engine.utils import load_pretrained_weights
 
-from .clip_backbone import autocast, load_clip, resolve_precision
+from .clip_backbone import load_clip, make_scaler, optimizer_step, resolve_precision
 
 CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
+
+
+def token_embeddings(clip_model, text):
+    """The 77 token embeddings [77, d] of ``text`` (SOS at 0), in the model's dtype."""
+    tokens = clip.tokenize(text).to(clip_model.token_embedding.weight.device)
+    with torch.no_grad():
+        return clip_model.token_embedding(tokens).type(clip_model.dtype)[0]
 
 
 class PromptLearner(nn.Module):
@@ -26,10 +33,7 @@ class PromptLearner(nn.Module):
     def __init__(self, prompt_cfg, input_size, classnames, clip_model):
         super().__init__()
         n_cls = len(classnames)
-        n_ctx = prompt_cfg.N_CTX
-        ctx_init = prompt_cfg.CTX_INIT
         dtype = clip_model.dtype
-        ctx_dim = clip_model.ln_final.weight.shape[0]
         clip_imsize = clip_model.visual.input_resolution
         if input_size[0] != clip_imsize:
             raise ValueError(
@@ -37,26 +41,8 @@ class PromptLearner(nn.Module):
                 f"set INPUT.SIZE ({clip_imsize}, {clip_imsize})"
             )
         device = clip_model.token_embedding.weight.device
-
-        if ctx_init:
-            # the init words give both the number of context tokens and their starting values
-            ctx_init = ctx_init.replace("_", " ")
-            n_ctx = len(ctx_init.split(" "))
-            with torch.no_grad():
-                embedding = clip_model.token_embedding(clip.tokenize(ctx_init).to(device)).type(dtype)
-            ctx_vectors = embedding[0, 1 : 1 + n_ctx, :]
-            prompt_prefix = ctx_init
-        else:
-            if prompt_cfg.CSC:
-                print("Initializing class-specific contexts")
-                ctx_vectors = torch.empty(n_cls, n_ctx, ctx_dim, dtype=dtype, device=device)
-            else:
-                print("Initializing a generic context")
-                ctx_vectors = torch.empty(n_ctx, ctx_dim, dtype=dtype, device=device)
-            nn.init.normal_(ctx_vectors, std=0.02)
-            prompt_prefix = " ".join(["X"] * n_ctx)
-        print(f'Initial context: "{prompt_prefix}"')
-        print(f"Number of context words (tokens): {n_ctx}")
+        ctx_vectors, prompt_prefix = self.initial_context(prompt_cfg, n_cls, clip_model)
+        n_ctx = ctx_vectors.shape[-2]
         self.ctx = nn.Parameter(ctx_vectors)  # [n_ctx, d] or [n_cls, n_ctx, d]
 
         classnames = [name.replace("_", " ") for name in classnames]
@@ -72,11 +58,39 @@ class PromptLearner(nn.Module):
         self.n_cls = n_cls
         self.n_ctx = n_ctx
         self.tokenized_prompts = tokenized_prompts
-        self.class_token_position = prompt_cfg.CLASS_TOKEN_POSITION
+        self.class_token_position = prompt_cfg.get("CLASS_TOKEN_POSITION", "end")
         if self.class_token_position not in CLASS_TOKEN_POSITIONS:
             raise ValueError(
                 f'CLASS_TOKEN_POSITION must be one of {CLASS_TOKEN_POSITIONS}, got "{self.class_token_position}"'
             )
+
+    @staticmethod
+    def initial_context(prompt_cfg, n_cls, clip_model):
+        """CoOp's context: [n_ctx, d] (or [n_cls, n_ctx, d] with CSC) and the words it stands for.
+
+        With CTX_INIT the init words give both the number of context tokens and their values.
+        """
+        n_ctx, ctx_init = prompt_cfg.N_CTX, prompt_cfg.CTX_INIT
+        dtype = clip_model.dtype
+        ctx_dim = clip_model.ln_final.weight.shape[0]
+        device = clip_model.token_embedding.weight.device
+        if ctx_init:
+            ctx_init = ctx_init.replace("_", " ")
+            n_ctx = len(ctx_init.split(" "))
+            ctx_vectors = token_embeddings(clip_model, ctx_init)[1 : 1 + n_ctx]
+            prompt_prefix = ctx_init
+        else:
+            if prompt_cfg.CSC:
+                print("Initializing class-specific contexts")
+                ctx_vectors = torch.empty(n_cls, n_ctx, ctx_dim, dtype=dtype, device=device)
+            else:
+                print("Initializing a generic context")
+                ctx_vectors = torch.empty(n_ctx, ctx_dim, dtype=dtype, device=device)
+            nn.init.normal_(ctx_vectors, std=0.02)
+            prompt_prefix = " ".join(["X"] * n_ctx)
+        print(f'Initial context: "{prompt_prefix}"')
+        print(f"Number of context words (tokens): {n_ctx}")
+        return ctx_vectors, prompt_prefix
 
     def shared_prefix(self):
         """[1 + n_ctx, d] embeddings every prompt starts with, or None when prompts differ there.
@@ -135,9 +149,11 @@ class CustomCLIP(nn.Module):
     Sub-module names (prompt_learner, image_encoder, text_encoder) are the reference's.
     """
 
+    prompt_learner_class = PromptLearner
+
     def __init__(self, prompt_cfg, input_size, classnames, clip_model):
         super().__init__()
-        self.prompt_learner = PromptLearner(prompt_cfg, input_size, classnames, clip_model)
+        self.prompt_learner = self.prompt_learner_class(prompt_cfg, input_size, classnames, clip_model)
         self.tokenized_prompts = self.prompt_learner.tokenized_prompts
         self.image_encoder = clip_model.visual
         self.text_encoder = TextEncoder(clip_model)
@@ -204,23 +220,16 @@ class CoOp(TrainerX):
         self.optim = build_optimizer(self.model.prompt_learner, cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
         self.register_model("prompt_learner", self.model.prompt_learner, self.optim, self.sched)
-        self.scaler = torch.amp.GradScaler(self.device.type) if self.prec == "amp" else None
+        self.scaler = make_scaler(self.prec, self.device)
 
     def forward_backward(self, batch):
         image, label = self.parse_batch_train(batch)
-        if self.prec == "amp":
-            with autocast(self.device, enabled=True):
-                output = self.model(image)
-                loss = F.cross_entropy(output, label)
-            self.optim.zero_grad()
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optim)
-            self.scaler.update()
-        else:
-            output = self.model(image)
-            loss = F.cross_entropy(output, label)
-            self.model_backward_and_update(loss)
 
+        def compute():
+            output = self.model(image)
+            return F.cross_entropy(output, label), output
+
+        loss, output = optimizer_step(self, compute)
         loss_summary = {"loss": loss.item(), "acc": compute_accuracy(output, label)[0].item()}
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()  # once per epoch, after the last batch (the reference's timing)
@@ -229,8 +238,8 @@ class CoOp(TrainerX):
     def ignored_keys_on_load(self, name):
         return ("token_prefix", "token_suffix")
 
-    def before_evaluation(self):
+    def before_evaluation(self, split):
         self.model.freeze_text()
 
-    def after_evaluation(self):
+    def after_evaluation(self, split):
         self.model.unfreeze_text()

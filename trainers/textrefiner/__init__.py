@@ -1,2 +1,2 @@
-"""TextRefiner (AAAI 2025): the plug-in parts and the trainer hosting them on CoOp."""
-from . import trainer  # noqa: F401  (registers "TextRefiner")
+"""TextRefiner (AAAI 2025): the plug-in parts, the CoOp and PromptKD hosts, and the trainer
+(registered as "TextRefiner" by ``trainers.textrefiner.trainer``)."""

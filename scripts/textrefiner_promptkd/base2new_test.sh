@@ -1,0 +1,7 @@
+#!/bin/bash
+# TextRefiner on PromptKD: evaluate a trained model on the novel classes (model-best by default; LOADEP=N).
+# usage: bash scripts/textrefiner_promptkd/base2new_test.sh DATASET SEED [KEY VALUE ...]
+set -e
+source "$(dirname "$0")/../runs.sh"
+usage_if_missing "DATASET SEED" "$@"
+kd_base2new_test TextRefiner "${CFG:-vit_b16_c2_ep20_batch8_4+4ctx}" "${SHOTS:-16}" "${LOADEP:-best}" "$@"
