@@ -15,3 +15,10 @@ def pets_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     make_dataset("OxfordPets", str(root), num_classes=6, images_per_class=10, seed=0)
     return str(root)
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_path(tmp_path_factory):
+    """A tiny "ViT-L/14": wider embedding (48) and one more block than the student, same input size."""
+    path = tmp_path_factory.mktemp("clip") / "tiny_teacher.pt"
+    return str(save_tiny_clip(str(path), kind="vit", fmt="state_dict", seed=3, embed_dim=48, vision_layers=3, text_layers=3))

@@ -82,8 +82,7 @@ class PromptKD(TrainerX):
         self.model = StudentCLIP(clip_model, kd, self.teacher_text.shape[-1])
         self.build_extra_modules()
         if self.prec == "fp16":
-            for module in self.half_modules():
-                half_like_reference(module)
+            self.to_reference_half()
         print("Turning off gradients in both the image and the text encoder")
         for name, param in self.model.named_parameters():
             param.requires_grad_(self.is_trainable(name))
@@ -105,9 +104,9 @@ class PromptKD(TrainerX):
     def build_extra_modules(self):
         """Modules a subclass adds next to the student (built before the optimizer)."""
 
-    def half_modules(self):
-        """Heads kept in fp16 convs / fp32 BN under PREC fp16, as the reference's convert_weights."""
-        return [self.model.VPT_image_trans]
+    def to_reference_half(self):
+        """PREC fp16: the heads get fp16 convs and fp32 BN, as the reference's convert_weights leaves them."""
+        half_like_reference(self.model.VPT_image_trans)
 
     def is_trainable(self, name):
         return "VPT" in name

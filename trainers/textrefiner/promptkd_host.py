@@ -12,6 +12,7 @@ Checkpoints: ``VLPromptLearner/`` (prompts, VPT_image_trans, mid_image_trans) an
 """
 import torch
 
+from ..clip_backbone import half_like_reference
 from ..promptkd import PromptKD
 from .alignment import FeatureAlignment
 from .cache import LocalCache
@@ -37,8 +38,10 @@ class TextRefinerPromptKD(PromptKD):
         print(f"check hyper-parameter alpha: {self.memory.alpha}")
         print(f"check hyper-parameter momentum: {self.memory.momentum}")
 
-    def half_modules(self):
-        return [self.model.VPT_image_trans, self.model.mid_image_trans, self.memory]
+    def to_reference_half(self):
+        super().to_reference_half()
+        half_like_reference(self.model.mid_image_trans)
+        self.memory.half()  # extractor and cache in fp16, as the reference
 
     def is_trainable(self, name):
         return "VPT" in name or "image_trans" in name
