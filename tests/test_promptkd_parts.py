@@ -56,6 +56,13 @@ def test_promptsrc_final_prompts_are_the_gaussian_weighted_average(tmp_path, pet
         seen.append({k: v.detach().clone() for k, v in prompts.items()})
         trainer.epoch = epoch
         trainer.after_epoch()
+        if epoch == 1:  # a run stopped here resumes with the same running sum
+            trainer.save_model(epoch, str(tmp_path / "stopped"))
+            fresh = train.main(args)
+            assert fresh.resume_model_if_exist(str(tmp_path / "stopped")) == 2
+            assert fresh.gpa.epochs == [0, 1]
+            for name, total in trainer.gpa.total.items():
+                torch.testing.assert_close(fresh.gpa.total[name], total)
     density = [math.exp(-0.5 * (e - 2) ** 2) for e in (1, 2, 3)]
     w = [d / sum(density) for d in density]
     for name, param in prompts.items():

@@ -49,7 +49,8 @@ class PromptAverager:
         return dict(self.total)
 
     def state_dict(self):
-        return {"weights": self.weights, "total": self.total, "epochs": self.epochs}
+        """The running sum and the epochs in it (the weights come from the config)."""
+        return {"total": self.total, "epochs": self.epochs}
 
     def load_state_dict(self, state):
-        self.weights, self.total, self.epochs = list(state["weights"]), dict(state["total"]), list(state["epochs"])
+        self.total, self.epochs = dict(state["total"]), list(state["epochs"])
