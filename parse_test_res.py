@@ -75,6 +75,31 @@ def read_metric(fpath, keyword="accuracy", end_signal=END_TRAIN):
     return value
 
 
+def best_val_metric(fpath, keyword="accuracy"):
+    """The best `* <keyword>: X%` among the val evaluations of a log, or None.
+
+    PromptKD's base-to-novel runs (TRAINER.MODAL base2novel) evaluate the base classes as
+    their val split, so the base accuracy is the best val result, not the final test.
+    """
+    regex = re.compile(rf"\* {re.escape(keyword)}: ([\.\deE+-]+)%")
+    best, in_val = None, False
+    with open(fpath, "r", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("Evaluate on the *"):
+                in_val = line.startswith("Evaluate on the *val* set")
+            match = regex.search(line) if in_val else None
+            if match:
+                value = float(match.group(1))
+                best = value if best is None else max(best, value)
+    return best
+
+
+def is_base2novel_distillation(fpath):
+    """Whether a log's config dump says TRAINER.MODAL base2novel."""
+    with open(fpath, "r", encoding="utf-8", errors="replace") as f:
+        return any(line.strip() == "MODAL: base2novel" for line in f)
+
+
 def run_logs(directory):
     """Paths of <directory>/<run>/log.txt for every sorted non-hidden entry of directory."""
     if not osp.isdir(directory):
@@ -236,7 +261,10 @@ def _seed_value(seed_dir, keyword, end_signal, dataset, notes):
     if not osp.isfile(fpath):
         notes.append(f"{dataset}: no {LOG_NAME} in {seed_dir}; seed left out")
         return None
-    value = read_metric(fpath, keyword, end_signal)
+    if end_signal == END_TRAIN and is_base2novel_distillation(fpath):
+        value = best_val_metric(fpath, keyword)
+    else:
+        value = read_metric(fpath, keyword, end_signal)
     if value is None:
         notes.append(f"{dataset}: no '* {keyword}: X%' after '{end_signal}' in {fpath} (unfinished run?); "
                      "seed left out")

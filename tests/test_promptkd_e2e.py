@@ -3,6 +3,7 @@ the teacher checkpoint our PromptSRC run writes is the one PromptKD and TextRefi
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -91,6 +92,14 @@ def test_base2novel_distillation(setup, trainer, script_dir, shots):
     test_log = (setup["tmp"] / "output/base2new/test_new/oxford_pets" / f"shots_{shots}" / trainer / KD_CFG
                 / "seed_1/log.txt").read_text()
     assert _results(test_log) == [results[-1]]
+
+    # the table takes the base accuracy from the best val (base test) result, not the final test
+    res = subprocess.run([sys.executable, "parse_test_res.py", "--base2new", str(setup["tmp"] / "output/base2new"),
+                          "--trainer", trainer], cwd=REPO, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    base, new = max(r[2] for r in results if r[0] == "val"), results[-1][2]
+    row = next(line for line in res.stdout.splitlines() if line.startswith("oxford_pets"))
+    assert row.split()[1:3] == [f"{base:.2f}", f"{new:.2f}"]
 
 
 @pytest.mark.parametrize("trainer, script_dir", [("PromptKD", "promptkd"), ("TextRefiner", "textrefiner_promptkd")])

@@ -224,3 +224,10 @@ def test_textrefiner_promptkd_evaluation(tmp_path, pets_root, tiny_vit_path, tin
     refined = refine(trainer.teacher_text)
     trainer.before_evaluation("test")
     torch.testing.assert_close(trainer._eval_text, refined[3:])
+
+
+def test_too_deep_prompts_name_the_key(tmp_path, pets_root, tiny_vit_path):
+    args = _args(pets_root, str(tmp_path / "src"), "PromptSRC", "PromptSRC/vit_b16_c2_ep20_batch4_4+4ctx.yaml",
+                 "MODEL.BACKBONE.PATH", tiny_vit_path, extra=["--no-train"])
+    with pytest.raises(ValueError, match="PROMPT_DEPTH_VISION 9 does not fit the 2 blocks of the CLIP image encoder"):
+        train.main(args)

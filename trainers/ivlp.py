@@ -41,12 +41,26 @@ class VLPromptLearner(PromptLearner):
         return ctx_vectors, prompt_prefix
 
 
+def check_depths(prompt_cfg, clip_model, text=True):
+    """One clear error when a prompt depth exceeds the blocks of the branch it prompts."""
+    branches = [("PROMPT_DEPTH_VISION", "image", clip_model.visual.transformer.layers)]
+    if text:
+        branches.append(("PROMPT_DEPTH_TEXT", "text", clip_model.transformer.layers))
+    for key, branch, layers in branches:
+        if not 0 <= prompt_cfg[key] <= layers:
+            raise ValueError(
+                f"{key} {prompt_cfg[key]} does not fit the {layers} blocks of the CLIP {branch} encoder: "
+                f"set TRAINER.<method>.{key} between 0 and {layers}"
+            )
+
+
 class IVLPCLIP(CustomCLIP):
     """CLIP with IVLP prompts: logits = scale * norm(prompted image) @ norm(prompted text)^T."""
 
     prompt_learner_class = VLPromptLearner
 
     def __init__(self, prompt_cfg, input_size, classnames, clip_model):
+        check_depths(prompt_cfg, clip_model)
         add_ivlp_prompts(
             clip_model,
             prompt_cfg.N_CTX_VISION,

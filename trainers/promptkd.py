@@ -19,6 +19,7 @@ from engine.optim import build_lr_scheduler, build_optimizer
 from engine.utils import load_pretrained_weights, trainable_state_dict
 
 from .clip_backbone import PRECISIONS, half_like_reference, load_clip, make_scaler, optimizer_step, resolve_precision
+from .ivlp import check_depths
 from .promptkd_teacher import load_teacher
 from .textrefiner.alignment import FeatureAlignment
 from .textrefiner.losses import kd_loss
@@ -35,6 +36,7 @@ class StudentCLIP(nn.Module):
 
     def __init__(self, clip_model, prompt_cfg, teacher_dim):
         super().__init__()
+        check_depths(prompt_cfg, clip_model, text=False)
         self.image_encoder = clip_model.visual
         self.image_encoder.add_prompts(prompt_cfg.N_CTX_VISION, prompt_cfg.PROMPT_DEPTH_VISION)
         self.logit_scale = clip_model.logit_scale
