@@ -8,8 +8,6 @@ kept in fp32 and saved with the checkpoints, so a resumed run averages the same 
 """
 import math
 
-import torch
-
 
 def gaussian_epoch_weights(mean, std, epochs):
     """w_e = N(e; mean, std) for epochs e = 1 .. epochs, normalised to sum to 1."""

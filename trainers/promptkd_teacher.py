@@ -9,8 +9,6 @@ The prompt design (context lengths, depths) is read off the checkpoint, so relea
 import os
 import re
 
-import torch
-
 import clip
 from clip.model import convert_weights
 from engine.config import CfgNode
