@@ -56,6 +56,17 @@ class LocalCache(nn.Module):
         current = self.text_fine_cache
         self.text_fine_cache = cache.detach().to(device=current.device, dtype=current.dtype, copy=True)
 
+    def checkpoint_state(self):
+        """What ``Memory/model*.pth.tar`` holds: the extractor's state dict and the cache as memory_item."""
+        return {"state_dict": self.state_dict(), "memory_item": self.get_cache()}
+
+    def restore_checkpoint(self, checkpoint):
+        """Load a ``Memory/`` checkpoint (ours or the reference's)."""
+        if "memory_item" not in checkpoint:
+            raise KeyError("The Memory checkpoint has no memory_item (the cache); was it written by another trainer?")
+        self.load_state_dict(checkpoint["state_dict"])
+        self.set_cache(checkpoint["memory_item"])
+
     def _check_width(self, name, tensor):
         if tensor.shape[-1] != self.dim:
             raise ValueError(

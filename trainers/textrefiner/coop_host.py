@@ -19,7 +19,7 @@ from ..clip_backbone import half_like_reference, load_clip, make_scaler, optimiz
 from ..coop import CustomCLIP
 from .alignment import FeatureAlignment
 from .cache import LocalCache
-from .refiner import TextRefinerHead
+from .refiner import TextRefinerHead, check_refiner_cfg
 
 # the state-dict prefixes of the "prompt_learner" model that belong in a checkpoint
 SAVED_PREFIXES = ("prompt_learner.", "mid_image_trans.")
@@ -43,8 +43,7 @@ class TextRefinerCoOp(TrainerX):
         tf = cfg.TRAINER.TF
         if cfg.TRAINER.COOP.PREC not in ("fp16", "fp32", "amp"):
             raise ValueError(f'TRAINER.COOP.PREC must be fp16, fp32 or amp, got "{cfg.TRAINER.COOP.PREC}"')
-        if tf.LAYER != -1:
-            raise ValueError(f"TRAINER.TF.LAYER {tf.LAYER} is not supported: the refiner reads the last block (-1)")
+        check_refiner_cfg(tf)
 
     def build_model(self):
         cfg, tf = self.cfg, self.cfg.TRAINER.TF
@@ -126,7 +125,7 @@ class TextRefinerCoOp(TrainerX):
     # ----- checkpoints ----------------------------------------------------------------------
     def checkpoint_state(self, name):
         if name == "Memory":
-            return {"state_dict": self.memory.state_dict(), "memory_item": self.memory.get_cache()}
+            return self.memory.checkpoint_state()
         state = self.model.state_dict()
         return {"state_dict": {k: v for k, v in state.items() if k.startswith(SAVED_PREFIXES)}}
 
@@ -139,12 +138,7 @@ class TextRefinerCoOp(TrainerX):
 
     def restore_state(self, name, checkpoint, strict=True):
         if name == "Memory":
-            if "memory_item" not in checkpoint:
-                raise KeyError(
-                    "The Memory checkpoint has no memory_item (the cache); was it written by another trainer?"
-                )
-            self.memory.load_state_dict(checkpoint["state_dict"])
-            self.memory.set_cache(checkpoint["memory_item"])
+            self.memory.restore_checkpoint(checkpoint)
             return
         # reference checkpoints hold the whole CustomCLIP: keep only the refiner's own keys
         state = {k: v for k, v in checkpoint["state_dict"].items() if k.startswith(SAVED_PREFIXES)}

@@ -17,14 +17,13 @@ from ..promptkd import PromptKD
 from .alignment import FeatureAlignment
 from .cache import LocalCache
 from .losses import kd_loss, promptkd_total, semantic_kd_loss
-from .refiner import TextRefinerHead
+from .refiner import TextRefinerHead, check_refiner_cfg
 
 
 class TextRefinerPromptKD(PromptKD):
     def check_cfg(self, cfg):
         super().check_cfg(cfg)
-        if cfg.TRAINER.TF.LAYER != -1:
-            raise ValueError(f"TRAINER.TF.LAYER {cfg.TRAINER.TF.LAYER} is not supported: the refiner reads the last block (-1)")
+        check_refiner_cfg(cfg.TRAINER.TF)
 
     def build_extra_modules(self):
         tf = self.cfg.TRAINER.TF
@@ -77,14 +76,11 @@ class TextRefinerPromptKD(PromptKD):
     # ----- checkpoints ----------------------------------------------------------------------
     def checkpoint_state(self, name):
         if name == "Memory":
-            return {"state_dict": self.memory.state_dict(), "memory_item": self.memory.get_cache()}
+            return self.memory.checkpoint_state()
         return super().checkpoint_state(name)
 
     def restore_state(self, name, checkpoint, strict=True):
         if name == "Memory":
-            if "memory_item" not in checkpoint:
-                raise KeyError("The Memory checkpoint has no memory_item (the cache); was it written by another trainer?")
-            self.memory.load_state_dict(checkpoint["state_dict"])
-            self.memory.set_cache(checkpoint["memory_item"])
+            self.memory.restore_checkpoint(checkpoint)
             return
         super().restore_state(name, checkpoint, strict)

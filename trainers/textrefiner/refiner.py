@@ -24,6 +24,12 @@ from .local_features import LOCAL_PARTS, check_local_parts, num_local_features, 
 from .losses import coop_total, regularisation_loss, semantic_loss
 
 
+def check_refiner_cfg(tf):
+    """TRAINER.TF keys a host cannot honour, refused with the key named."""
+    if tf.LAYER != -1:
+        raise ValueError(f"TRAINER.TF.LAYER {tf.LAYER} is not supported: the refiner reads the last block (-1)")
+
+
 @dataclass
 class RefinerStep:
     """What one training step of the refiner produces."""
