@@ -56,22 +56,29 @@ def listdir_nohidden(path):
     return sorted(name for name in os.listdir(path) if not name.startswith("."))
 
 
-def read_metric(fpath, keyword="accuracy", end_signal=END_TRAIN):
-    """The last `* <keyword>: X%` value after the line `end_signal` in one log, or None."""
+def _metric_lines(fpath, keyword):
+    """(line, value or None) for every line of a log; value is X of a `* <keyword>: X%` line."""
     regex = re.compile(rf"\* {re.escape(keyword)}: ([\.\deE+-]+)%")
-    started = False
-    value = None
     with open(fpath, "r", encoding="utf-8", errors="replace") as f:
         for line in f:
             line = line.strip()
-            if line == end_signal:
-                started = True
-            match = regex.search(line) if started else None
-            if match:
-                try:
-                    value = float(match.group(1))
-                except ValueError:
-                    raise ParseError(f"{fpath}: '{line}' does not hold a number") from None
+            match = regex.search(line)
+            if match is None:
+                yield line, None
+                continue
+            try:
+                yield line, float(match.group(1))
+            except ValueError:
+                raise ParseError(f"{fpath}: '{line}' does not hold a number") from None
+
+
+def read_metric(fpath, keyword="accuracy", end_signal=END_TRAIN):
+    """The last `* <keyword>: X%` value after the line `end_signal` in one log, or None."""
+    started, value = False, None
+    for line, metric in _metric_lines(fpath, keyword):
+        started = started or line == end_signal
+        if started and metric is not None:
+            value = metric
     return value
 
 
@@ -81,16 +88,12 @@ def best_val_metric(fpath, keyword="accuracy"):
     PromptKD's base-to-novel runs (TRAINER.MODAL base2novel) evaluate the base classes as
     their val split, so the base accuracy is the best val result, not the final test.
     """
-    regex = re.compile(rf"\* {re.escape(keyword)}: ([\.\deE+-]+)%")
     best, in_val = None, False
-    with open(fpath, "r", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if line.startswith("Evaluate on the *"):
-                in_val = line.startswith("Evaluate on the *val* set")
-            match = regex.search(line) if in_val else None
-            if match:
-                value = float(match.group(1))
-                best = value if best is None else max(best, value)
+    for line, metric in _metric_lines(fpath, keyword):
+        if line.startswith("Evaluate on the *"):
+            in_val = line.startswith("Evaluate on the *val* set")
+        if in_val and metric is not None:
+            best = metric if best is None else max(best, metric)
     return best
 
 
