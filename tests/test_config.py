@@ -58,3 +58,12 @@ def test_unknown_key_and_bad_type_in_opts():
 def test_missing_config_file():
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         _cfg().merge_from_file("nope.yaml")
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    f = tmp_path / "broken.yaml"
+    f.write_text("OPTIM:\n  LR: 0.002\n  NAME: [sgd\nDATALOADER:\n  NUM_WORKERS: 2\n")
+    with pytest.raises(ConfigError) as err:
+        _cfg().merge_from_file(str(f))
+    msg = str(err.value)
+    assert f'"{f}"' in msg and "line 4" in msg and "<unicode string>" not in msg

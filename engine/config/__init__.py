@@ -1,6 +1,7 @@
 """yacs configuration with Dassl's defaults and errors that name the bad key and its file."""
 import difflib
 
+import yaml
 from yacs.config import CfgNode as _YacsNode
 
 from .defaults import default_tree
@@ -42,6 +43,8 @@ class CfgNode(_YacsNode):
             super().merge_from_file(cfg_filename)
         except FileNotFoundError:
             raise FileNotFoundError(f'Config file not found: "{cfg_filename}"') from None
+        except yaml.YAMLError as e:
+            raise ConfigError(_yaml_syntax_message(e, cfg_filename)) from None
         except (KeyError, ValueError, AssertionError) as e:
             raise self._explain(e, f'config file "{cfg_filename}"') from None
 
@@ -54,6 +57,14 @@ class CfgNode(_YacsNode):
             super().merge_from_list(cfg_list)
         except (KeyError, ValueError, AssertionError) as e:
             raise self._explain(e, "the command-line opts") from None
+
+
+def _yaml_syntax_message(err, filename):
+    """The parser's complaint with the file's name instead of yacs's "<unicode string>"."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f'YAML syntax error in config file "{filename}"{where}: {problem}. Fix the file and run again.'
 
 
 def _to_node(tree):
