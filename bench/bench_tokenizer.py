@@ -1,8 +1,9 @@
 """Tokenizer speed per backend: clip.tokenize over generated captions.
 
 Each backend starts with an empty word cache ("cold": every distinct word goes through the
-merge loop once) and then tokenizes the same captions again ("warm"). Also reports that both
-backends give the same ids.
+merge loop once) and then tokenizes the same captions again ("warm"). Two caption sets: a
+generated world's (few distinct words) and one of made-up words (nearly every word new, the
+worst case for the pure-Python merge loop). Also reports that both backends give the same ids.
 
 usage: python bench/bench_tokenizer.py [--captions 10000] [--seed 0]
 """
@@ -35,6 +36,16 @@ def captions(n, seed):
     return out
 
 
+def made_up_captions(n, seed):
+    """Captions of five random lowercase words each: almost no word repeats."""
+    rng = random.Random(seed)
+
+    def word():
+        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 10)))
+
+    return [" ".join(word() for _ in range(5)) for _ in range(n)]
+
+
 def run(backend, texts):
     bpe = tokenizer.load_bpe.__wrapped__(backend)  # a fresh instance: empty word cache
     real = tokenizer.load_bpe
@@ -56,20 +67,20 @@ def main():
     parser.add_argument("--captions", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    texts = captions(args.captions, args.seed)
-    results = {}
-    for backend in ("python", "instant"):
-        try:
-            results[backend] = run(backend, texts)
-        except ImportError as err:
-            print(f"{backend}: skipped ({err})")
-            continue
-        _, cold_s, warm_s = results[backend]
-        print(f"{backend:8s} {len(texts)} captions: cold {cold_s:.2f} s ({len(texts) / cold_s:.0f}/s), "
-              f"warm {warm_s:.2f} s ({len(texts) / warm_s:.0f}/s)")
-    if len(results) == 2:
-        print("same ids:", torch.equal(results["python"][0], results["instant"][0]))
-
+    for label, texts in (("world captions", captions(args.captions, args.seed)),
+                         ("made-up words", made_up_captions(args.captions, args.seed))):
+        results = {}
+        for backend in ("python", "instant"):
+            try:
+                results[backend] = run(backend, texts)
+            except ImportError as err:
+                print(f"{backend}: skipped ({err})")
+                continue
+            _, cold_s, warm_s = results[backend]
+            print(f"{label:15s} {backend:8s} {len(texts)} captions: cold {cold_s:.2f} s ({len(texts) / cold_s:.0f}/s), "
+                  f"warm {warm_s:.2f} s ({len(texts) / warm_s:.0f}/s)")
+        if len(results) == 2:
+            print(f"{label:15s} same ids on both backends:", torch.equal(results["python"][0], results["instant"][0]))
 
 if __name__ == "__main__":
     main()

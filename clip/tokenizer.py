@@ -24,6 +24,7 @@ _WORDS = regex.compile(
     r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+",
     regex.IGNORECASE,
 )
+_SPACES = regex.compile(r"\s+")
 
 
 BACKENDS = ("auto", "python", "instant")
@@ -52,7 +53,7 @@ def clean(text):
     """OpenAI's cleaning: fix mojibake, unescape HTML twice, collapse whitespace, lowercase."""
     text = ftfy.fix_text(text)
     text = html.unescape(html.unescape(text)).strip()
-    return regex.sub(r"\s+", " ", text).strip().lower()
+    return _SPACES.sub(" ", text).strip().lower()
 
 
 def encode(text):
@@ -94,13 +95,14 @@ def tokenize(texts, context_length=77, truncate=False):
     """
     if isinstance(texts, str):
         texts = [texts]
-    result = torch.zeros(len(texts), context_length, dtype=torch.long)
-    for i, text in enumerate(texts):
+    rows = []
+    for text in texts:
         tokens = [SOT] + encode(text) + [EOT]
         if len(tokens) > context_length:
             if not truncate:
                 raise RuntimeError(f"Input {text} is too long for context length {context_length}")
             tokens = tokens[:context_length]
             tokens[-1] = EOT
-        result[i, : len(tokens)] = torch.tensor(tokens)
-    return result
+        rows.append(tokens + [0] * (context_length - len(tokens)))
+    # one tensor for the batch: building a tensor per row costs as much as the BPE itself
+    return torch.tensor(rows, dtype=torch.long).reshape(len(texts), context_length)

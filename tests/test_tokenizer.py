@@ -79,6 +79,7 @@ def test_tokenize_layout():
 def test_tokenize_single_string_and_context_length():
     assert torch.equal(clip.tokenize("it's"), clip.tokenize(["it's"]))
     assert clip.tokenize("it's", context_length=8)[0].tolist() == [SOT, 585, 568, EOT, 0, 0, 0, 0]
+    assert clip.tokenize([]).shape == (0, 77)
 
 
 @on_each_backend
