@@ -56,8 +56,8 @@ def find_vocab_file():
 class BytePairEncoder:
     """CLIP's BPE over one vocabulary file; ``encode`` takes one pre-split word.
 
-    A word's symbols are cached after their first merge, as in OpenAI's tokenizer: captions
-    repeat words, so a large corpus pays the merge loop once per distinct word.
+    A word's ids are cached after its first merge, as in OpenAI's tokenizer: captions repeat
+    words, so a large corpus pays the merge loop once per distinct word.
     """
 
     def __init__(self, vocab_path):

@@ -4,8 +4,8 @@ OpenAI's SimpleTokenizer runs ftfy.fix_text, html.unescape twice, strip, collaps
 to one space and lowercases, splits words with one pattern, and runs its BPE on each word.
 Two backends give the same ids: ``python`` (clip/bpe.py over OpenAI's vocabulary file from the
 openai-clip package) and ``instant`` (the optional Rust package instant-clip-tokenizer, which
-bundles the same vocabulary and merges; faster where it has a wheel). ``auto`` takes
-``instant`` when it is installed.
+bundles the same vocabulary and merges; faster on words not seen before, wheels for Python
+3.10-3.12 only). ``auto`` takes ``instant`` when it is installed.
 """
 import functools
 import html
@@ -25,7 +25,6 @@ _WORDS = regex.compile(
     regex.IGNORECASE,
 )
 _SPACES = regex.compile(r"\s+")
-
 
 BACKENDS = ("auto", "python", "instant")
 
