@@ -80,3 +80,31 @@ def test_project_requirements_keep_the_rust_tokenizer_off_python_313():
     assert {"openai-clip", "ftfy", "regex", "matplotlib", "pytest"} <= set(requirements)
     assert cr.marker_holds(requirements["instant-clip-tokenizer"], "3.12")
     assert not cr.marker_holds(requirements["instant-clip-tokenizer"], "3.13")
+
+
+def test_main_names_the_failing_requirement_and_exits_1(tmp_path, monkeypatch, capsys):
+    (tmp_path / "req.txt").write_text("pure\ntok\n")
+    pages = {"pure": [wheel("pure-1.0-py3-none-any.whl")],
+             "tok": [wheel("tok-0.1.1-cp312-cp312-manylinux_2_17_x86_64.whl"), wheel("tok-0.1.0.tar.gz")]}
+    archives = {"tok-0.1.0.tar.gz": sdist_bytes(["tok-0.1.0/ext.c"])}
+
+    def fetch(url, accept=None):
+        name = url.rstrip("/").rsplit("/", 1)[1]
+        if accept == cr.SIMPLE_JSON:
+            return cr.json.dumps({"files": pages[name]}).encode()
+        return archives[name]
+
+    monkeypatch.setattr(cr, "fetch", fetch)
+    assert cr.main(["3.12", "3.13", "--requirements", str(tmp_path / "req.txt")]) == 1
+    out, err = capsys.readouterr()
+    assert "ok   tok on Python 3.12: 0.1.1: tok-0.1.1-cp312-cp312-manylinux_2_17_x86_64.whl" in out
+    assert err.splitlines() == ["1 requirement(s) do not install:",
+                                "FAIL tok on Python 3.13: 0.1.0 has no wheel for CPython 3.13; its source "
+                                "distribution needs a compiler (tok-0.1.0/ext.c)"]
+    (tmp_path / "req.txt").write_text("pure\n")
+    assert cr.main(["3.13", "--requirements", str(tmp_path / "req.txt")]) == 0
+
+
+def test_an_unreadable_index_page_is_named():
+    with pytest.raises(SystemExit, match=r"cannot read the index page of pkg \(file:///nonexistent-index/pkg/\)"):
+        cr.index_files("file:///nonexistent-index", "pkg")

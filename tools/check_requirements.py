@@ -132,7 +132,12 @@ def fetch(url, accept=None):
 
 
 def index_files(index_url, name):
-    return json.loads(fetch(f"{index_url.rstrip('/')}/{canonicalize_name(name)}/", SIMPLE_JSON))["files"]
+    """The index's files of package ``name`` (PEP 691 JSON: filename, url, requires-python, yanked)."""
+    url = f"{index_url.rstrip('/')}/{canonicalize_name(name)}/"
+    try:
+        return json.loads(fetch(url, SIMPLE_JSON))["files"]
+    except (OSError, ValueError, KeyError) as err:
+        raise SystemExit(f"check_requirements: cannot read the index page of {name} ({url}): {err}") from None
 
 
 def main(argv=None):
