@@ -151,7 +151,7 @@ def test_cli_argument_errors(tmp_path):
     res = run_cli()
     assert res.returncode == 2 and "give either DIRECTORY or --base2new OUTPUT" in res.stderr
     res = run_cli(tmp_path, "--trainer", "CoOp")
-    assert res.returncode == 2 and "--trainer only applies to --base2new" in res.stderr
+    assert res.returncode == 2 and "--trainer, --std and --plot only apply to --base2new" in res.stderr
     res = run_cli("--base2new", tmp_path, "--test-log")
     assert res.returncode == 2 and "do not apply to --base2new" in res.stderr
 
