@@ -47,7 +47,7 @@ def plot_base2new(blocks, path, keyword="accuracy"):
             row = block.average() if panel == "Average" else rows.get(panel)
             if row is None:
                 continue
-            stds = (0, 0, 0) if panel == "Average" else row.stds
+            stds = None if panel == "Average" else row.stds  # the average has no per-seed spread
             ax.bar(x + (i - (len(blocks) - 1) / 2) * width, (row.base, row.new, row.h), width, yerr=stds,
                    capsize=2, label=label)
         ax.set_title(panel)

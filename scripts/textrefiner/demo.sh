@@ -8,7 +8,8 @@
 # usage: bash scripts/textrefiner/demo.sh [KEY VALUE ...]     (extra train.py config opts)
 # env:   DEMO_DIR (output/demo), DATASETS ("world_shapes world_patterns"), SEEDS ("1 2 3"),
 #        SHOTS (16), WORLD_STEPS (pretraining steps, default of tools.world.pretrain),
-#        TEXTREFINER_WORLD_CACHE (where the world CLIP is cached, ~/.cache/textrefiner/world)
+#        TEXTREFINER_WORLD_CACHE (where the world CLIP is cached, ~/.cache/textrefiner/world),
+#        WORLD_CLIP (a world CLIP file to use instead: no pretraining)
 set -e -o pipefail
 cd "$(dirname "$0")/../.."
 DEMO_DIR=${DEMO_DIR:-output/demo}
@@ -26,10 +27,15 @@ step "World data sets (python -m tools.world.data)"
 python -m tools.world.data --root "${DATA}" --names ${DATASETS}
 
 step "World CLIP (python -m tools.world.pretrain; cached after the first run)"
-PRETRAIN_ARGS=()
-[ -n "${WORLD_STEPS:-}" ] && PRETRAIN_ARGS=(--steps "${WORLD_STEPS}")
-python -m tools.world.pretrain "${PRETRAIN_ARGS[@]}"
-CLIP_PATH=$(python -m tools.world.pretrain "${PRETRAIN_ARGS[@]}" --print-path)
+if [ -n "${WORLD_CLIP:-}" ]; then
+    CLIP_PATH=${WORLD_CLIP}
+    echo "Using WORLD_CLIP=${CLIP_PATH}"
+else
+    PRETRAIN_ARGS=()
+    [ -n "${WORLD_STEPS:-}" ] && PRETRAIN_ARGS=(--steps "${WORLD_STEPS}")
+    python -m tools.world.pretrain "${PRETRAIN_ARGS[@]}"
+    CLIP_PATH=$(python -m tools.world.pretrain "${PRETRAIN_ARGS[@]}" --print-path)
+fi
 
 rm -rf "${OUTPUT}"
 OPTS=(MODEL.BACKBONE.PATH "${CLIP_PATH}" "$@")

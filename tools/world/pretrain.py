@@ -8,7 +8,7 @@ world data set's test split. The file is cached: without --out it goes to
 $TEXTREFINER_WORLD_CACHE (default ~/.cache/textrefiner/world), named by the settings, and a
 second call with the same settings returns at once. The path is the last line printed.
 
-Model: ViT image tower (32 px, patch 8, width 128, 3 blocks) and CLIP's text tower (width 64,
+Model: ViT image tower (32 px, patch 8, width 128, 2 blocks) and CLIP's text tower (width 64,
 2 blocks, CLIP's 49,408-token BPE vocabulary via ``clip.tokenize``), embedding 64. Training:
 AdamW, warm-up then cosine, learnable temperature; captions identical within a batch count as
 positives of each other (soft targets), and each batch holds two colours only (see
@@ -39,8 +39,8 @@ CACHE_ENV = "TEXTREFINER_WORLD_CACHE"
 PIXEL_MEAN = (0.48145466, 0.4578275, 0.40821073)  # CLIP's, as in the trainer configs
 PIXEL_STD = (0.26862954, 0.26130258, 0.27577711)
 ZERO_SHOT_TEMPLATE = "a photo of a {}."
-DEFAULTS = dict(steps=3000, batch_size=128, lr=2e-3, warmup=150, weight_decay=0.05, seed=0,
-                vision_layers=3, vision_width=128, text_layers=2, text_width=64, embed_dim=64)
+DEFAULTS = dict(steps=1500, batch_size=128, lr=2e-3, warmup=150, weight_decay=0.05, seed=0,
+                vision_layers=2, vision_width=128, text_layers=2, text_width=64, embed_dim=64)
 
 
 def default_cache_dir():
@@ -129,8 +129,10 @@ def build(settings):
     )
 
 
-def pretrain(settings, log=print, print_every=100):
-    """Train a world CLIP with ``settings`` (see DEFAULTS); returns the model (eval mode)."""
+def pretrain(settings, log=print, print_every=100, eval_every=0):
+    """Train a world CLIP with ``settings`` (see DEFAULTS); returns the model (eval mode).
+
+    ``eval_every`` > 0 prints the zero-shot report every so many steps (to watch it learn)."""
     torch.manual_seed(settings["seed"])
     rng = np.random.default_rng(settings["seed"])
     model = build(settings).train()
@@ -163,6 +165,10 @@ def pretrain(settings, log=print, print_every=100):
             eta = elapsed / (step + 1) * (steps - step - 1)
             log(f"pretrain step [{step + 1}/{steps}] loss {loss.item():.3f} "
                 f"logit_scale {model.logit_scale.exp().item():.1f} {(step + 1) / elapsed:.1f} steps/s eta {eta:.0f}s")
+        if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
+            world_tokens.write_back(model.token_embedding)
+            zero_shot_report(model.eval(), log=log)
+            model.train()
     world_tokens.write_back(model.token_embedding)
     model.token_embedding.weight.requires_grad_(True)
     return model.eval()
@@ -205,7 +211,7 @@ def save_atomic(state_dict, path):
     os.replace(tmp, path)
 
 
-def ensure_world_clip(out=None, force=False, log=print, **overrides):
+def ensure_world_clip(out=None, force=False, log=print, eval_every=0, **overrides):
     """The path of a pretrained world CLIP with DEFAULTS updated by ``overrides``; trained and
     saved (then evaluated zero-shot) only when the file is missing or ``force``."""
     unknown = set(overrides) - set(DEFAULTS)
@@ -218,7 +224,7 @@ def ensure_world_clip(out=None, force=False, log=print, **overrides):
         return path
     log(f"Pretraining a world CLIP ({settings['steps']} steps of {settings['batch_size']} image-caption pairs)")
     start = time.time()
-    model = pretrain(settings, log=log)
+    model = pretrain(settings, log=log, eval_every=eval_every)
     save_atomic(model.state_dict(), path)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"Saved the world CLIP ({n_params / 1e6:.2f} M parameters, {os.path.getsize(path) / 2**20:.1f} MiB) "
@@ -235,6 +241,10 @@ def main(argv=None):
     for key in ("steps", "batch_size", "seed"):
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=DEFAULTS[key])
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch (default 1: the model is so small that more threads mostly "
+                             "wait on each other, and on a shared CPU they wait a lot)")
+    parser.add_argument("--eval-every", type=int, default=0, help="print the zero-shot report every N steps too")
     parser.add_argument("--print-path", action="store_true",
                         help="only print the file these settings give (for scripts); nothing is trained")
     args = parser.parse_args(argv)
@@ -244,7 +254,8 @@ def main(argv=None):
         print(args.out or cached_path({**DEFAULTS, "steps": args.steps, "batch_size": args.batch_size,
                                        "seed": args.seed, "lr": args.lr}))
         return 0
-    path = ensure_world_clip(args.out, args.force, lambda m: print(m, flush=True), steps=args.steps,
+    torch.set_num_threads(args.threads)
+    path = ensure_world_clip(args.out, args.force, lambda m: print(m, flush=True), args.eval_every, steps=args.steps,
                              batch_size=args.batch_size, seed=args.seed, lr=args.lr)
     print(path)
     return 0
