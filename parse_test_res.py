@@ -21,7 +21,11 @@ setting, e.g. TextRefiner/vit_b16_ep10_ctxv1_16shots/nctx4_cscFalse_ctpend), one
 with Base, New and H = 2*Base*New/(Base+New) of the seed means. The Average row averages Base and
 New over the data sets and takes H of those averages. Only seeds present in both trees are used.
 With several methods, their averages and a side-by-side table (a column of Base / New / H per
-method) follow.
+method) follow. A base run may also be an eval-only run (zero-shot CLIP: its log says "eval_only: True"); its
+value is then the test result. Options:
+
+    --std        each cell "mean ± std" over seeds (H: std of the per-seed H)
+    --plot FILE  also draw Base, New and H per method and data set into FILE (PNG; needs matplotlib)
 """
 import argparse
 import os
@@ -232,16 +236,24 @@ def find_seed_dirs(tree):
 
 @dataclass
 class Row:
-    """Seed means of one data set; `seeds` are the seed folders used."""
+    """Seed means of one data set; `seeds` are the seed folders used, `*_values` the per-seed values."""
 
     dataset: str
     base: float
     new: float
     seeds: list
+    base_values: list = field(default_factory=list)
+    new_values: list = field(default_factory=list)
 
     @property
     def h(self):
         return harmonic_mean(self.base, self.new)
+
+    @property
+    def stds(self):
+        """(Base, New, H) standard deviations over seeds; H's from the per-seed H values."""
+        hs = [harmonic_mean(b, n) for b, n in zip(self.base_values, self.new_values)]
+        return tuple(float(np.std(v)) if v else 0.0 for v in (self.base_values, self.new_values, hs))
 
 
 @dataclass
@@ -261,11 +273,19 @@ class Block:
         return Row("Average", base, new, [])
 
 
+def is_eval_only(fpath):
+    """Whether a log's argument dump says eval_only: True (a run that evaluated without training)."""
+    with open(fpath, "r", encoding="utf-8", errors="replace") as f:
+        return any(line.strip() == "eval_only: True" for line in f)
+
+
 def _seed_value(seed_dir, keyword, end_signal, dataset, notes):
     fpath = osp.join(seed_dir, LOG_NAME)
     if not osp.isfile(fpath):
         notes.append(f"{dataset}: no {LOG_NAME} in {seed_dir}; seed left out")
         return None
+    if end_signal == END_TRAIN and is_eval_only(fpath):
+        end_signal = END_TEST  # e.g. zero-shot CLIP on the base classes
     if end_signal == END_TRAIN and is_base2novel_distillation(fpath):
         value = best_val_metric(fpath, keyword)
     else:
@@ -300,7 +320,7 @@ def _pair_row(dataset, method, base_seeds, new_seeds, root, keyword, notes):
     if not used:
         notes.append(f"{dataset}: no seed has both a base and a new result; row skipped")
         return None
-    return Row(dataset, float(np.mean(base_values)), float(np.mean(new_values)), used)
+    return Row(dataset, float(np.mean(base_values)), float(np.mean(new_values)), used, base_values, new_values)
 
 
 def collect_base2new(root, trainers=None, keyword="accuracy"):
@@ -334,17 +354,21 @@ def collect_base2new(root, trainers=None, keyword="accuracy"):
     return list(blocks.values())
 
 
-def _pct(row):
-    return [f"{row.base:.2f}", f"{row.new:.2f}", f"{row.h:.2f}"]
+def _pct(row, with_std=False):
+    means = (row.base, row.new, row.h)
+    if not with_std:
+        return [f"{v:.2f}" for v in means]
+    return [f"{v:.2f} ± {s:.2f}" for v, s in zip(means, row.stds)]
 
 
-def format_base2new(blocks, root, keyword="accuracy"):
+def format_base2new(blocks, root, keyword="accuracy", with_std=False):
     """The printed report: a table per block, its notes, and a comparison of averages."""
     headers = ["Dataset", "Base", "New", "H", "Seeds"]
-    lines = [f"Base-to-new {keyword} under {root}: mean over seeds, H = 2*Base*New/(Base+New)", ""]
+    spread = " ± std" if with_std else ""
+    lines = [f"Base-to-new {keyword} under {root}: mean{spread} over seeds, H = 2*Base*New/(Base+New)", ""]
     for block in blocks:
         lines.append(block.method)
-        table = [[r.dataset, *_pct(r), str(len(r.seeds))] for r in block.rows]
+        table = [[r.dataset, *_pct(r, with_std), str(len(r.seeds))] for r in block.rows]
         average = block.average()
         if average is None:
             lines.append("(no data set has both a base and a new result)")
@@ -391,6 +415,8 @@ def build_parser():
                         help="base-to-new table from OUTPUT/train_base and OUTPUT/test_new")
     parser.add_argument("--trainer", action="append", metavar="NAME",
                         help="with --base2new: only this trainer (repeat for several)")
+    parser.add_argument("--std", action="store_true", help="with --base2new: show mean ± std over seeds")
+    parser.add_argument("--plot", metavar="FILE", help="with --base2new: also draw the table into FILE (PNG)")
     return parser
 
 
@@ -399,15 +425,22 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if (args.directory is None) == (args.base2new is None):
         parser.error("give either DIRECTORY or --base2new OUTPUT (exactly one)")
-    if args.base2new is None and args.trainer:
-        parser.error("--trainer only applies to --base2new")
+    if args.base2new is None and (args.trainer or args.std or args.plot):
+        parser.error("--trainer, --std and --plot only apply to --base2new")
     if args.base2new is not None and (args.ci95 or args.test_log or args.multi_exp):
         parser.error("--ci95, --test-log and --multi-exp do not apply to --base2new (it reads both trees itself)")
     try:
         if args.base2new is not None:
             blocks = collect_base2new(args.base2new, args.trainer, args.keyword)
-            print(format_base2new(blocks, args.base2new, args.keyword))
-            return 0 if any(b.rows for b in blocks) else 1
+            print(format_base2new(blocks, args.base2new, args.keyword, args.std))
+            if not any(b.rows for b in blocks):
+                return 1
+            if args.plot:
+                from tools.base2new_plot import plot_base2new  # matplotlib only when a plot is asked for
+
+                plot_base2new(blocks, args.plot, args.keyword)
+                print(f"Wrote the plot to {args.plot}")
+            return 0
         end_signal = END_TEST if args.test_log else END_TRAIN
         parse = parse_multi_exp if args.multi_exp else parse_function
         parse(args.directory, args.keyword, end_signal, args.ci95)

@@ -15,4 +15,5 @@ from . import (  # noqa: F401
     stanford_cars,
     sun397,
     ucf101,
+    world,
 )

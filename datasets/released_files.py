@@ -37,6 +37,9 @@ RELEASED_FILES = {
     "ImageNetSketch": (_IMAGENET_CLASSNAMES,),
     "ImageNetA": (_IMAGENET_CLASSNAMES,),
     "ImageNetR": (_IMAGENET_CLASSNAMES,),
+    # the generated world: `python -m tools.world.data` writes images and split files together
+    **{name: () for name in ("WorldObjects", "WorldShapes", "WorldColors", "WorldPatterns", "WorldObjectsSketch",
+                             "WorldObjectsCartoon", "WorldObjectsNoisy")},
 }
 
 

@@ -133,6 +133,30 @@ zeroshot() {
         "$@"
 }
 
+# zeroshot_base2new DATASET CFG SEED [opts]: ZeroshotCLIP (configs/trainers/CoOp/CFG.yaml) on the base
+# classes (into train_base/) and on the new classes (into test_new/), so that
+# parse_test_res.py --base2new lists it beside the trained methods.
+zeroshot_base2new() {
+    local dataset=$1 cfg=$2 seed=$3; shift 3
+    local sub tree dir
+    for sub in base new; do
+        tree=train_base
+        [ "$sub" = new ] && tree=test_new
+        dir=${OUTPUT}/base2new/${tree}/${dataset}/ZeroshotCLIP/${cfg}/seed${seed}
+        skip_if_exists "$dir" && continue
+        python train.py \
+            --root "${DATA}" \
+            --seed "${seed}" \
+            --trainer ZeroshotCLIP \
+            --dataset-config-file "configs/datasets/${dataset}.yaml" \
+            --config-file "configs/trainers/CoOp/${cfg}.yaml" \
+            --output-dir "${dir}" \
+            --eval-only \
+            DATASET.SUBSAMPLE_CLASSES "${sub}" \
+            "$@"
+    done
+}
+
 # ----- IVLP family: PromptSRC (PromptKD's teacher), PromptKD, TextRefiner on PromptKD --------
 
 # promptsrc_base2new_train TRAINER CFG DATASET SEED [opts]: labelled training on the base classes.

@@ -3,6 +3,7 @@ import pytest
 
 from tools.synthetic_data import make_dataset
 from tools.tiny_clip import save_tiny_clip
+from tools.world import pretrain as world_pretrain
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +23,11 @@ def tiny_teacher_path(tmp_path_factory):
     """A tiny "ViT-L/14": wider embedding (48) and one more block than the student, same input size."""
     path = tmp_path_factory.mktemp("clip") / "tiny_teacher.pt"
     return str(save_tiny_clip(str(path), kind="vit", fmt="state_dict", seed=3, embed_dim=48, vision_layers=3, text_layers=3))
+
+
+@pytest.fixture(scope="session")
+def small_world_clip(tmp_path_factory):
+    """A world CLIP pretrained in the session (CI has no cache): 150 steps of 64 pairs; it knows
+    colours, hardly anything else yet."""
+    path = tmp_path_factory.mktemp("world") / "small_world_clip.pt"
+    return world_pretrain.ensure_world_clip(str(path), log=lambda message: None, steps=150, batch_size=64)

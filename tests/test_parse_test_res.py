@@ -151,7 +151,7 @@ def test_cli_argument_errors(tmp_path):
     res = run_cli()
     assert res.returncode == 2 and "give either DIRECTORY or --base2new OUTPUT" in res.stderr
     res = run_cli(tmp_path, "--trainer", "CoOp")
-    assert res.returncode == 2 and "--trainer only applies to --base2new" in res.stderr
+    assert res.returncode == 2 and "--trainer, --std and --plot only apply to --base2new" in res.stderr
     res = run_cli("--base2new", tmp_path, "--test-log")
     assert res.returncode == 2 and "do not apply to --base2new" in res.stderr
 
@@ -272,3 +272,44 @@ def test_base2new_without_any_pair_fails(tmp_path, capsys):
     assert "(no data set has both a base and a new result)" in out
     assert f"note: dtd: missing {tmp_path}/test_new/dtd/CoOp/cfg (run base2new_test.sh for dtd); row skipped" in out
     assert ptr.harmonic_mean(0.0, 0.0) == 0.0
+
+
+# ---- mean ± std, zero-shot base runs, plots ----------------------------------------------------
+
+
+def zero_shot_log(value):
+    """An eval-only run's log (zero-shot CLIP on the base classes): no "Finish training"."""
+    return ["** Arguments **", "eval_only: True", "Evaluate on the *test* set", "=> result", f"* accuracy: {value}%"]
+
+
+def test_base2new_std_and_zero_shot_base_runs(tmp_path, capsys):
+    make_base2new(tmp_path)
+    make_seeds(tmp_path / "train_base/dtd/ZeroshotCLIP/cfg", [60.0], lines=zero_shot_log)
+    make_seeds(tmp_path / "test_new/dtd/ZeroshotCLIP/cfg", [40.0], lines=eval_log)
+    assert ptr.main(["--base2new", str(tmp_path), "--std"]) == 0
+    out = capsys.readouterr().out
+    assert "mean ± std over seeds" in out
+    coop = [line for line in out.splitlines() if line.startswith("caltech101")][0]
+    # base 96/97/98 (std 0.82), new 90/91/92, H per seed 92.9/93.9/94.9 (std 0.82)
+    assert coop.split()[1:10] == ["97.00", "±", "0.82", "91.00", "±", "0.82", "93.90", "±", "0.82"]
+    zs = block_rows(out, "ZeroshotCLIP/cfg")["dtd"]
+    assert zs == ["60.00", "±", "0.00", "40.00", "±", "0.00", "48.00", "±", "0.00", "1"]
+
+
+def test_base2new_plot_writes_a_png(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    make_base2new(tmp_path)
+    png = tmp_path / "plots" / "b2n.png"
+    assert ptr.main(["--base2new", str(tmp_path), "--plot", str(png)]) == 0
+    assert f"Wrote the plot to {png}" in capsys.readouterr().out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_base2new_plot_without_matplotlib_says_how_to_install(tmp_path, capsys, monkeypatch):
+    make_base2new(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    png = tmp_path / "b2n.png"
+    assert ptr.main(["--base2new", str(tmp_path), "--plot", str(png)]) == 1
+    captured = capsys.readouterr()
+    assert "--plot needs matplotlib, which is not installed: `pip install matplotlib`" in captured.err
+    assert "caltech101" in captured.out and not png.exists()  # the table is still printed

@@ -22,6 +22,14 @@ CUSTOM_TEMPLATES = {
     "ImageNetV2": "a photo of a {}.",
     "ImageNetA": "a photo of a {}.",
     "ImageNetR": "a photo of a {}.",
+    # the generated world (tools/world): the plain photo prompt, whatever the set's rendering style
+    "WorldObjects": "a photo of a {}.",
+    "WorldShapes": "a photo of a {}.",
+    "WorldColors": "a photo of a {}.",
+    "WorldPatterns": "a photo of a {}.",
+    "WorldObjectsSketch": "a photo of a {}.",
+    "WorldObjectsCartoon": "a photo of a {}.",
+    "WorldObjectsNoisy": "a photo of a {}.",
 }
 
 IMAGENET_TEMPLATES_SELECT = (

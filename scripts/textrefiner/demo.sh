@@ -1,27 +1,57 @@
 #!/bin/bash
-# The embedded default run: no downloads, a few minutes on a 2-core CPU.
-# Generates a small OxfordPets-layout data set and a small random CLIP, runs base-to-new
-# (train on base classes, test on new classes) for CoOp and TextRefiner over two seeds,
-# and prints the base / new / harmonic-mean table.
-# usage: bash scripts/textrefiner/demo.sh        (DEMO_DIR=output/demo by default)
-set -e
+# The embedded demo: base-to-new in the generated world (tools/world), no downloads, CPU.
+# Writes the world's data sets and pretrains its CLIP when missing (cached: the first run only),
+# then runs ZeroshotCLIP, CoOp and TextRefiner base-to-new (train on the base classes, test on the
+# new ones) on WorldShapes (sketches) and WorldPatterns (cartoons) over 3 seeds, prints the
+# base / new / harmonic-mean table (mean ± std over seeds) and draws it into DEMO_DIR/base2new.png.
+#
+# usage: bash scripts/textrefiner/demo.sh [KEY VALUE ...]     (extra train.py config opts)
+# env:   DEMO_DIR (output/demo), DATASETS ("world_shapes world_patterns"), SEEDS ("1 2 3"),
+#        SHOTS (16), WORLD_STEPS (pretraining steps, default of tools.world.pretrain),
+#        TEXTREFINER_WORLD_CACHE (where the world CLIP is cached, ~/.cache/textrefiner/world),
+#        WORLD_CLIP (a world CLIP file to use instead: no pretraining)
+set -e -o pipefail
 cd "$(dirname "$0")/../.."
 DEMO_DIR=${DEMO_DIR:-output/demo}
-rm -rf "${DEMO_DIR}/output"
-mkdir -p "${DEMO_DIR}"
+DATASETS=${DATASETS:-"world_shapes world_patterns"}
+SEEDS=${SEEDS:-"1 2 3"}
+export DATA="${DEMO_DIR}/data" OUTPUT="${DEMO_DIR}/output" SHOTS=${SHOTS:-16}
+CFG=world_ctxv1
+START=$(date +%s)
 
-python -m tools.synthetic_data oxford_pets --root "${DEMO_DIR}/data" --num-classes 10 --images-per-class 24
-python -m tools.tiny_clip --out "${DEMO_DIR}/tiny_clip.pt" --kind vit --image-size 32
+step() { echo; echo "=== [$(( $(date +%s) - START ))s] $*"; }
+show() { grep -E "$1" || true; }  # progress lines only; a failing run still stops the demo (pipefail)
 
-export DATA="${DEMO_DIR}/data" OUTPUT="${DEMO_DIR}/output" SHOTS=8
-OPTS=(MODEL.BACKBONE.PATH "${DEMO_DIR}/tiny_clip.pt" INPUT.SIZE "(32, 32)"
-      OPTIM.MAX_EPOCH 4 DATALOADER.NUM_WORKERS 0 DATALOADER.TRAIN_X.BATCH_SIZE 8 TRAIN.PRINT_FREQ 10)
+step "World data sets (python -m tools.world.data)"
+# shellcheck disable=SC2086
+python -m tools.world.data --root "${DATA}" --names ${DATASETS}
 
-for SEED in 1 2; do
-    CFG=vit_b16_ctxv1 bash scripts/coop/base2new_train.sh oxford_pets "$SEED" "${OPTS[@]}"
-    CFG=vit_b16_ctxv1 LOADEP=last bash scripts/coop/base2new_test.sh oxford_pets "$SEED" "${OPTS[@]}"
-    bash scripts/textrefiner/base2new_train.sh oxford_pets "$SEED" "${OPTS[@]}"
-    bash scripts/textrefiner/base2new_test.sh oxford_pets "$SEED" "${OPTS[@]}"
+step "World CLIP (python -m tools.world.pretrain; cached after the first run)"
+if [ -n "${WORLD_CLIP:-}" ]; then
+    CLIP_PATH=${WORLD_CLIP}
+    echo "Using WORLD_CLIP=${CLIP_PATH}"
+else
+    PRETRAIN_ARGS=()
+    [ -n "${WORLD_STEPS:-}" ] && PRETRAIN_ARGS=(--steps "${WORLD_STEPS}")
+    python -m tools.world.pretrain "${PRETRAIN_ARGS[@]}"
+    CLIP_PATH=$(python -m tools.world.pretrain "${PRETRAIN_ARGS[@]}" --print-path)
+fi
+
+rm -rf "${OUTPUT}"
+OPTS=(MODEL.BACKBONE.PATH "${CLIP_PATH}" "$@")
+for DATASET in $DATASETS; do
+    step "${DATASET}: ZeroshotCLIP on the base and new classes"
+    bash scripts/textrefiner/zeroshot_base2new.sh "${DATASET}" "${CFG}" 1 "${OPTS[@]}" | show "^\* accuracy"
+    for SEED in $SEEDS; do
+        step "${DATASET} seed ${SEED}: CoOp (train on base, test on new)"
+        CFG=$CFG bash scripts/coop/base2new_train.sh "${DATASET}" "${SEED}" "${OPTS[@]}" | show "^epoch|^\* accuracy"
+        CFG=$CFG LOADEP=last bash scripts/coop/base2new_test.sh "${DATASET}" "${SEED}" "${OPTS[@]}" | show "^\* accuracy"
+        step "${DATASET} seed ${SEED}: TextRefiner (train on base, test on new)"
+        CFG=$CFG bash scripts/textrefiner/base2new_train.sh "${DATASET}" "${SEED}" "${OPTS[@]}" | show "^epoch|^\* accuracy"
+        CFG=$CFG bash scripts/textrefiner/base2new_test.sh "${DATASET}" "${SEED}" "${OPTS[@]}" | show "^\* accuracy"
+    done
 done
 
-python parse_test_res.py --base2new "${OUTPUT}/base2new"
+step "Results"
+python parse_test_res.py --base2new "${OUTPUT}/base2new" --std --plot "${DEMO_DIR}/base2new.png"
+echo "Demo finished in $(( $(date +%s) - START ))s"

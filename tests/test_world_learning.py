@@ -1,0 +1,58 @@
+"""Learning tests in the generated world: a small world CLIP pretrained here, then CoOp against zero-shot."""
+import os
+import re
+import subprocess
+
+import pytest
+
+import train
+from tools.world import data
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATASET = "world_colors"
+
+
+@pytest.fixture(scope="session")
+def world_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("world_data")
+    data.write_world(str(root), [DATASET], log=lambda message: None)
+    return str(root)
+
+
+def base_accuracy(root, clip_path, out, trainer, seed, *extra):
+    """Top-1 (%) on the base classes' test split after a train.py run (or an eval-only one)."""
+    args = train.build_parser().parse_args([
+        "--root", root, "--seed", str(seed), "--trainer", trainer, "--output-dir", out,
+        "--dataset-config-file", os.path.join(REPO, f"configs/datasets/{DATASET}.yaml"),
+        "--config-file", os.path.join(REPO, "configs/trainers/CoOp/world_ctxv1.yaml"),
+        *extra,
+        "MODEL.BACKBONE.PATH", clip_path, "DATASET.SUBSAMPLE_CLASSES", "base", "DATASET.NUM_SHOTS", "16",
+    ])
+    train.main(args)
+    with open(os.path.join(out, "log.txt")) as f:
+        return float(re.findall(r"\* accuracy: ([\d.]+)%", f.read())[-1])
+
+
+def test_coop_learns_beyond_zero_shot_on_base_classes(tmp_path, small_world_clip, world_root):
+    zero_shot = base_accuracy(world_root, small_world_clip, str(tmp_path / "zs"), "ZeroshotCLIP", 1, "--eval-only")
+    coop = [base_accuracy(world_root, small_world_clip, str(tmp_path / f"coop{seed}"), "CoOp", seed,
+                          "OPTIM.MAX_EPOCH", "10", "OPTIM.LR", "0.01")
+            for seed in (1, 2)]
+    noise = abs(coop[0] - coop[1])
+    assert min(coop) - zero_shot > max(5.0, 2 * noise), (zero_shot, coop)
+
+
+def test_demo_reduced_prints_the_table_and_draws_the_plot(tmp_path, small_world_clip):
+    env = dict(os.environ, DEMO_DIR=str(tmp_path / "demo"), DATASETS=DATASET, SEEDS="1", SHOTS="2",
+               WORLD_CLIP=small_world_clip, PYTHONPATH=REPO)
+    res = subprocess.run(["bash", "scripts/textrefiner/demo.sh", "OPTIM.MAX_EPOCH", "1"], cwd=REPO, env=env,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    out = res.stdout
+    assert "WorldColors: wrote" in out and f"Using WORLD_CLIP={small_world_clip}" in out
+    for method in ("ZeroshotCLIP/world_ctxv1", "CoOp/world_ctxv1_2shots", "TextRefiner/world_ctxv1_2shots"):
+        block = out[out.index(method):]
+        row = next(line for line in block.splitlines() if line.startswith(DATASET))
+        assert len(re.findall(r"\d+\.\d\d ± \d+\.\d\d", row)) == 3, row
+    assert (tmp_path / "demo" / "base2new.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Demo finished in" in out

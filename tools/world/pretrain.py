@@ -1,0 +1,265 @@
+"""Contrastive pretraining of a small CLIP on the generated world (its "web pretraining").
+
+    python -m tools.world.pretrain [--out FILE] [--steps 3000] [--force]
+
+Writes an OpenAI-layout state dict that ``clip.build_model`` and every trainer read unchanged
+(``MODEL.BACKBONE.PATH FILE``), then prints the zero-shot top-1 ("a photo of a {}.") on each
+world data set's test split. The file is cached: without --out it goes to
+$TEXTREFINER_WORLD_CACHE (default ~/.cache/textrefiner/world), named by the settings, and a
+second call with the same settings returns at once. The path is the last line printed.
+
+Model: ViT image tower (32 px, patch 8, width 128, 2 blocks) and CLIP's text tower (width 64,
+2 blocks, CLIP's 49,408-token BPE vocabulary via ``clip.tokenize``), embedding 64. Training:
+AdamW, warm-up then cosine, learnable temperature; captions identical within a batch count as
+positives of each other (soft targets), and each batch holds two colours only (see
+``captions.pretraining_batch``).
+"""
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import clip
+from clip.model import encode_text_embeddings
+from tools.tiny_clip import tiny_clip_model
+
+from .captions import pretraining_batch, vocabulary
+from .data import DATASETS, generate
+from .render import IMAGE_SIZE
+
+WORLD_VERSION = 1  # bump when rendering or captions change, so cached models are not reused
+CACHE_ENV = "TEXTREFINER_WORLD_CACHE"
+PIXEL_MEAN = (0.48145466, 0.4578275, 0.40821073)  # CLIP's, as in the trainer configs
+PIXEL_STD = (0.26862954, 0.26130258, 0.27577711)
+ZERO_SHOT_TEMPLATE = "a photo of a {}."
+DEFAULTS = dict(steps=1500, batch_size=128, lr=2e-3, warmup=150, weight_decay=0.05, seed=0,
+                vision_layers=2, vision_width=128, text_layers=2, text_width=64, embed_dim=64)
+
+
+def default_cache_dir():
+    return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "textrefiner", "world")
+
+
+def cached_path(settings):
+    """The cache file of a settings dict: world_clip_<hash of settings and world version>.pt."""
+    key = json.dumps({"world": WORLD_VERSION, **settings}, sort_keys=True)
+    return os.path.join(default_cache_dir(), f"world_clip_{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt")
+
+
+def to_tensor(images):
+    """uint8 [B, H, W, 3] -> normalised float [B, 3, H, W], as the trainers' transforms give."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    mean = torch.tensor(PIXEL_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(PIXEL_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def tokenize_cached(texts, cache):
+    """clip.tokenize(texts) [N, 77], each distinct caption tokenized once (captions repeat a lot)."""
+    for text in texts:
+        if text not in cache:
+            cache[text] = clip.tokenize(text)[0]
+    return torch.stack([cache[text] for text in texts])
+
+
+class WorldTokens(torch.nn.Module):
+    """The rows of CLIP's token embedding that world captions use, trained in place of the whole
+    49,408-row table (an optimizer step over the full table would cost more than the model), and
+    written back into it by ``write_back``."""
+
+    def __init__(self, token_embedding):
+        super().__init__()
+        ids = {0, clip.tokenize("")[0, 0].item(), clip.tokenize("")[0, 1].item()}  # padding, SOT, EOT
+        for word in vocabulary():
+            ids.update(clip.encode(word))
+        ids = torch.tensor(sorted(ids))
+        index = torch.full((token_embedding.num_embeddings,), -1, dtype=torch.long)
+        index[ids] = torch.arange(len(ids))
+        self.register_buffer("ids", ids)
+        self.register_buffer("index", index)  # token id -> row, -1 for tokens the world never uses
+        self.rows = torch.nn.Parameter(token_embedding.weight.detach()[ids].clone())  # [V_world, width]
+
+    def forward(self, tokens):
+        """Token ids [N, ctx] -> embeddings [N, ctx, width]."""
+        rows = self.index[tokens]
+        if (rows < 0).any():
+            raise ValueError("a caption uses a token outside the world's vocabulary (captions.vocabulary)")
+        return self.rows[rows]
+
+    @torch.no_grad()
+    def write_back(self, token_embedding):
+        token_embedding.weight[self.ids] = self.rows
+
+
+def contrastive_loss(model, images, texts, token_cache=None, world_tokens=None):
+    """Symmetric CLIP loss with soft targets: captions equal as strings are positives.
+
+    ``world_tokens`` (WorldTokens) replaces the model's token embedding when given."""
+    tokens = tokenize_cached(texts, {} if token_cache is None else token_cache)
+    image_features = F.normalize(model.encode_image(images), dim=-1)  # [B, D]
+    embeddings = model.token_embedding(tokens) if world_tokens is None else world_tokens(tokens)
+    text_features = F.normalize(encode_text_embeddings(model, embeddings, tokens), dim=-1)  # [B, D]
+    logits = model.logit_scale.exp() * image_features @ text_features.t()  # [B, B]
+    ids = {t: i for i, t in enumerate(texts)}
+    key = torch.tensor([ids[t] for t in texts])
+    same = (key[:, None] == key[None, :]).float()
+    targets = same / same.sum(1, keepdim=True)  # symmetric, so one target serves both directions
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
+
+
+def _param_groups(params, weight_decay):
+    """Weight decay on matrices only (not on gains, biases or the temperature)."""
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build(settings):
+    return tiny_clip_model(
+        "vit", seed=settings["seed"], image_size=IMAGE_SIZE, embed_dim=settings["embed_dim"],
+        vision_width=settings["vision_width"], vision_layers=settings["vision_layers"], patch_size=8,
+        text_width=settings["text_width"], text_layers=settings["text_layers"],
+    )
+
+
+def pretrain(settings, log=print, print_every=100, eval_every=0):
+    """Train a world CLIP with ``settings`` (see DEFAULTS); returns the model (eval mode).
+
+    ``eval_every`` > 0 prints the zero-shot report every so many steps (to watch it learn)."""
+    torch.manual_seed(settings["seed"])
+    rng = np.random.default_rng(settings["seed"])
+    model = build(settings).train()
+    model.token_embedding.weight.requires_grad_(False)
+    world_tokens = WorldTokens(model.token_embedding)
+    steps = settings["steps"]
+    params = [p for p in model.parameters() if p.requires_grad] + [world_tokens.rows]
+    optimizer = torch.optim.AdamW(_param_groups(params, settings["weight_decay"]), lr=settings["lr"])
+
+    def lr_at(step):
+        if step < settings["warmup"]:
+            return (step + 1) / settings["warmup"]
+        progress = (step - settings["warmup"]) / max(1, steps - settings["warmup"])
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    token_cache = {}
+    start = time.time()
+    for step in range(steps):
+        images, texts = pretraining_batch(rng, settings["batch_size"])
+        loss = contrastive_loss(model, to_tensor(images), texts, token_cache, world_tokens)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        if (step + 1) % print_every == 0 or step + 1 == steps:
+            elapsed = time.time() - start
+            eta = elapsed / (step + 1) * (steps - step - 1)
+            log(f"pretrain step [{step + 1}/{steps}] loss {loss.item():.3f} "
+                f"logit_scale {model.logit_scale.exp().item():.1f} {(step + 1) / elapsed:.1f} steps/s eta {eta:.0f}s")
+        if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
+            world_tokens.write_back(model.token_embedding)
+            zero_shot_report(model.eval(), log=log)
+            model.train()
+    world_tokens.write_back(model.token_embedding)
+    model.token_embedding.weight.requires_grad_(True)
+    return model.eval()
+
+
+@torch.no_grad()
+def zero_shot_accuracy(model, dataset, split="test", seed=0, template=ZERO_SHOT_TEMPLATE):
+    """Top-1 (%) of ``template`` prompts on a world data set's split, rendered in memory (the
+    same pixels as the written files)."""
+    prompts = [template.format(name) for name in dataset.classnames]
+    text = F.normalize(model.encode_text(clip.tokenize(prompts)), dim=-1)  # [C, D]
+    labels, images = [], []
+    for label, _, pixels in generate(dataset, split, seed):
+        labels.append(label)
+        images.append(pixels)
+    correct = 0
+    for i in range(0, len(images), 500):
+        feats = F.normalize(model.encode_image(to_tensor(np.stack(images[i:i + 500]))), dim=-1)
+        correct += (feats @ text.t()).argmax(1).eq(torch.tensor(labels[i:i + 500])).sum().item()
+    return 100.0 * correct / len(images)
+
+
+def zero_shot_report(model, names=None, log=print):
+    """Zero-shot top-1 per world data set (test split), with chance, printed and returned."""
+    results = {}
+    for name in names or DATASETS:
+        dataset = DATASETS[name]
+        acc = zero_shot_accuracy(model, dataset)
+        chance = 100.0 / len(dataset.classes)
+        results[name] = acc
+        log(f"zero-shot {name:<20} ({dataset.style}, {len(dataset.classes)} classes): "
+            f"{acc:5.1f}%  (chance {chance:.1f}%, {acc / chance:.1f}x)")
+    return results
+
+
+def save_atomic(state_dict, path):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save(state_dict, tmp)
+    os.replace(tmp, path)
+
+
+def ensure_world_clip(out=None, force=False, log=print, eval_every=0, **overrides):
+    """The path of a pretrained world CLIP with DEFAULTS updated by ``overrides``; trained and
+    saved (then evaluated zero-shot) only when the file is missing or ``force``."""
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"Unknown pretraining setting(s) {sorted(unknown)}. Known: {sorted(DEFAULTS)}.")
+    settings = {**DEFAULTS, **overrides}
+    path = out or cached_path(settings)
+    if os.path.isfile(path) and not force:
+        log(f"World CLIP found at {path} (delete it or pass --force to pretrain again)")
+        return path
+    log(f"Pretraining a world CLIP ({settings['steps']} steps of {settings['batch_size']} image-caption pairs)")
+    start = time.time()
+    model = pretrain(settings, log=log, eval_every=eval_every)
+    save_atomic(model.state_dict(), path)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"Saved the world CLIP ({n_params / 1e6:.2f} M parameters, {os.path.getsize(path) / 2**20:.1f} MiB) "
+        f"to {path} after {time.time() - start:.0f}s")
+    zero_shot_report(model, log=log)
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Pretrain (or find cached) the generated world's CLIP.")
+    parser.add_argument("--out", help=f"file to write (default: a cache file under ${CACHE_ENV} or "
+                                      "~/.cache/textrefiner/world)")
+    parser.add_argument("--force", action="store_true", help="pretrain again even when the file exists")
+    for key in ("steps", "batch_size", "seed"):
+        parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=DEFAULTS[key])
+    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch (default 1: the model is so small that more threads mostly "
+                             "wait on each other, and on a shared CPU they wait a lot)")
+    parser.add_argument("--eval-every", type=int, default=0, help="print the zero-shot report every N steps too")
+    parser.add_argument("--print-path", action="store_true",
+                        help="only print the file these settings give (for scripts); nothing is trained")
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.batch_size < 2:
+        parser.error("--steps must be at least 1 and --batch-size at least 2")
+    if args.print_path:
+        print(args.out or cached_path({**DEFAULTS, "steps": args.steps, "batch_size": args.batch_size,
+                                       "seed": args.seed, "lr": args.lr}))
+        return 0
+    torch.set_num_threads(args.threads)
+    path = ensure_world_clip(args.out, args.force, lambda m: print(m, flush=True), args.eval_every, steps=args.steps,
+                             batch_size=args.batch_size, seed=args.seed, lr=args.lr)
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
