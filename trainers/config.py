@@ -25,7 +25,7 @@ def extend_cfg(cfg):
     YAML edits. Its N_CTX/CSC/CTX_INIT/PREC/CLASS_TOKEN_POSITION exist because the
     reference YAMLs may set them; like the reference, the prompt learner reads TRAINER.COOP.
     """
-    cfg.TRAINER.COOP = _node(**_prompt_keys())
+    cfg.TRAINER.COOP = _node(**_prompt_keys(), W=1.0)  # W: KgCoOp's knowledge-guided loss weight
     cfg.TRAINER.COCOOP = _node(N_CTX=16, CTX_INIT="", PREC="fp16")
     cfg.TRAINER.TF = _node(
         **_prompt_keys(),
