@@ -1,5 +1,5 @@
-"""CoCoOp and KgCoOp models against the reference computation written out plainly below
-(full 77-token prompts, one text-encoder run per image, the reference's loss formulas)."""
+"""CoCoOp and KgCoOp models against the reference computation written out plainly
+(tests/cocoop_kgcoop_reference.py: full 77-token prompts, one text-encoder run per image)."""
 import copy
 
 import pytest
@@ -12,31 +12,10 @@ from tools.tiny_clip import tiny_clip_model
 from trainers.cocoop import CoCoOpCLIP
 from trainers.kgcoop import KGCOOP_TEMPLATES, hand_crafted_text_features, kgcoop_template, knowledge_guided_loss
 
+from tests.cocoop_kgcoop_reference import plain_cocoop_logits, plain_kg
+
 NAMES = ["cat", "golden retriever", "sea_lion", "x" * 12]
 SIZE = (32, 32)
-
-
-# ----- the reference's computation ----------------------------------------------------------------
-def plain_text_encoder(clip_model, prompts, tokenized):
-    """The reference TextEncoder: all 77 positions through the transformer, the EOT row projected."""
-    x = prompts + clip_model.positional_embedding
-    x = clip_model.ln_final(clip_model.transformer(x))
-    return x[torch.arange(x.shape[0]), tokenized.argmax(dim=-1)] @ clip_model.text_projection
-
-
-def plain_cocoop_logits(clip_model, learner, image):
-    """CoCoOp's CustomCLIP.forward: meta-net bias on every ctx token, a loop over the images."""
-    imf = clip_model.visual(image)
-    imf = imf / imf.norm(dim=-1, keepdim=True)
-    ctx_shifted = learner.ctx.unsqueeze(0) + learner.meta_net(imf).unsqueeze(1)  # [B, n_ctx, d]
-    logits = []
-    for ctx_i, imf_i in zip(ctx_shifted, imf):
-        ctx_i = ctx_i.unsqueeze(0).expand(learner.n_cls, -1, -1)
-        prompts = torch.cat([learner.token_prefix, ctx_i, learner.token_suffix], dim=1)  # [C, 77, d]
-        text = plain_text_encoder(clip_model, prompts, learner.tokenized_prompts)
-        text = text / text.norm(dim=-1, keepdim=True)
-        logits.append(clip_model.logit_scale.exp() * imf_i @ text.t())
-    return torch.stack(logits)
 
 
 def _cocoop_cfg(**kw):
@@ -130,8 +109,7 @@ def test_knowledge_guided_loss_is_one_minus_mean_cosine(clip_model):
     torch.manual_seed(0)
     text = F.normalize(torch.randn(5, 32), dim=-1)
     clip_text = F.normalize(torch.randn(5, 32), dim=-1)
-    cos = torch.nn.CosineSimilarity(dim=1, eps=1e-07)(text, clip_text)  # the reference's module
-    assert torch.allclose(knowledge_guided_loss(text, clip_text), 1.0 - torch.mean(cos))
+    assert torch.allclose(knowledge_guided_loss(text, clip_text), plain_kg(text, clip_text))
     # for unit vectors: half the mean squared distance
     assert torch.allclose(knowledge_guided_loss(text, clip_text), (text - clip_text).pow(2).sum(-1).mean() / 2)
     assert float(knowledge_guided_loss(text, text)) == pytest.approx(0.0, abs=1e-6)

@@ -14,11 +14,13 @@ are rebuilt from the class names on load).
 from collections import OrderedDict
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from engine import TRAINER_REGISTRY
 from engine.config import CfgNode
 
-from .coop import CustomCLIP, PromptLearner
+from .coop import CoOp, CustomCLIP, PromptLearner
 
 
 def meta_net(vis_dim, ctx_dim):
@@ -89,3 +91,25 @@ class CoCoOpCLIP(CustomCLIP):
         image_features = self.encode_image(image)  # [B, D]
         text = self.instance_text_features(image_features)  # [B, C, D]
         return self.logit_scale.exp() * torch.einsum("bd,bcd->bc", image_features, text)  # [B, C]
+
+
+@TRAINER_REGISTRY.register()
+class CoCoOp(CoOp):
+    """The reference's CoCoOp trainer: CE on the per-image logits, ctx and meta-net trained
+    (batch 1 in its configs: the text encoder runs B x C prompts per step)."""
+
+    prompt_key = "COCOOP"
+    log_trainable = True
+
+    def build_custom_clip(self, clip_model):
+        return CoCoOpCLIP(self.prompt_cfg, self.cfg.INPUT.SIZE, self.dm.dataset.classnames, clip_model)
+
+    def losses(self, image, label):
+        return F.cross_entropy(self.model(image), label), {}  # the reference logs the loss only
+
+    # the class text depends on the image: no text once per evaluation, the whole model per batch
+    def before_evaluation(self, split):
+        pass
+
+    def model_inference(self, image):
+        return self.model(image)

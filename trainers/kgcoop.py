@@ -12,7 +12,10 @@ import torch
 import torch.nn.functional as F
 
 import clip
+from engine import TRAINER_REGISTRY
+from engine.metrics import compute_accuracy
 
+from .coop import CoOp
 from .zsclip import CUSTOM_TEMPLATES
 
 # the reference's per-data-set prompts: zero-shot CLIP's, but for the texture one
@@ -40,3 +43,25 @@ def hand_crafted_text_features(clip_model, classnames, template):
 def knowledge_guided_loss(text, clip_text):
     """1 - mean over classes of cos(text_c, clip_text_c); text, clip_text: [C, D] -> scalar."""
     return 1.0 - F.cosine_similarity(text, clip_text.to(text.dtype), dim=-1, eps=1e-7).mean()
+
+
+@TRAINER_REGISTRY.register()
+class KgCoOp(CoOp):
+    """CoOp's prompt learner and evaluation; the loss adds W * the knowledge-guided term."""
+
+    def build_custom_clip(self, clip_model):
+        classnames = self.dm.dataset.classnames
+        template = kgcoop_template(self.cfg.DATASET.NAME)
+        print(f"Prompts: {[template.format(name.replace('_', ' ')) for name in classnames]}")
+        self.clip_text = hand_crafted_text_features(clip_model, classnames, template)  # [C, D], frozen
+        return super().build_custom_clip(clip_model)
+
+    def logits_and_text(self, image):
+        """Logits [B, C] and the normalised prompted class text [C, D] of one batch."""
+        text = self.model.text_features()
+        return self.model.logit_scale.exp() * self.image_features(image) @ text.t(), text
+
+    def losses(self, image, label):
+        logits, text = self.logits_and_text(image)
+        loss = F.cross_entropy(logits, label) + self.prompt_cfg.W * knowledge_guided_loss(text, self.clip_text)
+        return loss, {"acc": compute_accuracy(logits, label)[0]}
