@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from clip.model import CLIP  # noqa: E402
 from engine.config import CfgNode  # noqa: E402
 from trainers.cocoop import CoCoOpCLIP  # noqa: E402
+from trainers.prompt_trainer import PromptTrainer  # noqa: E402
 from trainers.textrefiner.alignment import FeatureAlignment  # noqa: E402
 from trainers.textrefiner.cache import LocalCache  # noqa: E402
 from trainers.textrefiner.cocoop_host import TextRefinerCoCoOp  # noqa: E402
@@ -34,7 +35,9 @@ def build(n_classes, device):
     classnames = [f"{WORDS[i % len(WORDS)]} {i}" for i in range(n_classes)]
     model = CoCoOpCLIP(prompt_cfg, (224, 224), classnames, clip_model).to(device).eval()
     head = TextRefinerHead(FeatureAlignment(512, 512).to(device).eval(), LocalCache(512).to(device).eval())
-    return model, types.SimpleNamespace(model=model, head=head)  # what TextRefinerCoCoOp.model_inference reads
+    refiner = types.SimpleNamespace(model=model, head=head)  # what TextRefinerCoCoOp.model_inference reads
+    refiner.image_features = types.MethodType(PromptTrainer.image_features, refiner)
+    return model, refiner
 
 
 def sync(device):
@@ -56,7 +59,7 @@ def main():
     model, refiner = build(args.classes, device)
     images = torch.randn(args.batch, 3, 224, 224, device=device)
     with torch.no_grad():
-        text = model.instance_text_features(model.encode_image(images))  # [B, C, D]
+        text = model.instance_text_features(refiner.image_features(images))  # [B, C, D]
     runs = {
         "CoCoOp": lambda: model(images),
         "TextRefiner on CoCoOp": lambda: TextRefinerCoCoOp.model_inference(refiner, images),

@@ -37,7 +37,7 @@ def build(kind, root, clip_path, out, *opts, host=None):
     argv = [
         "--root", root, "--seed", "1", "--output-dir", out, "--trainer", trainer, "--no-train",
         "--dataset-config-file", os.path.join(REPO, "configs/datasets/oxford_pets.yaml"),
-        "--config-file", os.path.join(REPO, CONFIGS[host or kind]),
+        "--config-file", os.path.join(REPO, CONFIGS[kind]),
         "MODEL.BACKBONE.PATH", clip_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0",
         "DATASET.NUM_SHOTS", "2", "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.LR", str(LR),
         "OPTIM.WARMUP_EPOCH", "0", "TRAINER.COOP.PREC", "fp32", "TRAINER.COCOOP.PREC", "fp32",

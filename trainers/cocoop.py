@@ -62,11 +62,6 @@ class CoCoOpCLIP(CustomCLIP):
 
     prompt_learner_class = CoCoOpPromptLearner
 
-    def encode_image(self, image):
-        """Normalised image features [B, D]."""
-        features = self.image_encoder(image.type(self.dtype))
-        return features / features.norm(dim=-1, keepdim=True)
-
     def instance_text_features(self, image_features):
         """Normalised class text per image: [B, D] normalised image features -> [B, C, D].
 
@@ -88,7 +83,8 @@ class CoCoOpCLIP(CustomCLIP):
         raise RuntimeError("CoCoOp's class text depends on the image: use instance_text_features(image_features)")
 
     def forward(self, image):
-        image_features = self.encode_image(image)  # [B, D]
+        image_features = self.encode_image(image)
+        image_features = image_features / image_features.norm(dim=-1, keepdim=True)  # [B, D]
         text = self.instance_text_features(image_features)  # [B, C, D]
         return self.logit_scale.exp() * torch.einsum("bd,bcd->bc", image_features, text)  # [B, C]
 

@@ -41,6 +41,6 @@ class TextRefinerCoCoOp(TextRefinerCoOp, CoCoOp):
         return total, {**parts, "acc": compute_accuracy(logits, label)[0]}
 
     def model_inference(self, image):
-        image_features = self.model.encode_image(image)  # [B, D]
+        image_features = self.image_features(image)  # [B, D], normalised
         refined = self.head.refine(self.model.instance_text_features(image_features))  # [B, C, D]
         return per_image_logits(self.model.logit_scale.exp(), image_features, refined.to(image_features.dtype))
