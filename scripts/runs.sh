@@ -254,7 +254,7 @@ tf_host() {  # tf_host HOST -> "LAYOUT BASE2NEW_CFG XD_CFG"
         MaPLe) echo "src maple_vit_b16_c2_ep5_batch4_2ctx maple_vit_b16_c2_ep5_batch4_2ctx_cross_datasets" ;;
         PromptSRC) echo "src promptsrc_vit_b16_c2_ep20_batch4_4+4ctx promptsrc_vit_b16_c2_ep20_batch4_4+4ctx_cross_datasets" ;;
         *)
-            echo "Unknown HOST \"$1\": TextRefiner runs on CoOp, CoCoOp, KgCoOp, PromptKD, IVLP, MaPLe, PromptSRC (set HOST to one of them)" >&2
+            echo "Unknown HOST \"$1\": TextRefiner runs on CoOp, PromptKD, IVLP, MaPLe, PromptSRC, CoCoOp, KgCoOp (set HOST to one of them)" >&2
             return 2 ;;
     esac
 }

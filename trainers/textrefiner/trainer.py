@@ -12,12 +12,12 @@ from .promptsrc_host import TextRefinerPromptSRC
 # TRAINER.TF.HOST -> the host adapter (a host is registered here, see README "Add TextRefiner ...")
 HOSTS = {
     "CoOp": TextRefinerCoOp,
-    "CoCoOp": TextRefinerCoCoOp,
-    "KgCoOp": TextRefinerKgCoOp,
     "PromptKD": TextRefinerPromptKD,
     "IVLP": TextRefinerIVLP,
     "MaPLe": TextRefinerMaPLe,
     "PromptSRC": TextRefinerPromptSRC,
+    "CoCoOp": TextRefinerCoCoOp,
+    "KgCoOp": TextRefinerKgCoOp,
 }
 
 
