@@ -77,7 +77,8 @@ def main():
                 sync(device)
                 times[name].append(time.perf_counter() - start)
     best = {name: min(values) for name, values in times.items()}
-    print(f"{args.device} threads={args.threads} fp32 ViT-B/16 (random weights), {args.classes} classes, batch {args.batch}")
+    print(f"{args.device} threads={args.threads} fp32 ViT-B/16 (random weights), {args.classes} classes, "
+          f"batch {args.batch}")
     for name, value in best.items():
         print(f"eval batch: {name} {value:.3f} s")
     print(f"ratio TextRefiner on CoCoOp / CoCoOp: {best['TextRefiner on CoCoOp'] / best['CoCoOp']:.3f} "

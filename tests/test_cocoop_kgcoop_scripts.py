@@ -53,7 +53,8 @@ def test_base2new_scripts_and_table(tmp_path, tiny_vit_path):
 
     # TextRefiner on KgCoOp: TextRefiner's CoOp layout, deployed at the best val epoch
     _run(["bash", "scripts/textrefiner/base2new_train.sh", "oxford_pets", "1", *opts], dict(env, HOST="KgCoOp"))
-    kg_dir = tmp_path / f"output/base2new/train_base/oxford_pets/TextRefiner/kgcoop_{CFG_KGCOOP}_2shots/nctx4_cscFalse_ctpend/seed1"
+    kg_dir = (tmp_path / "output/base2new/train_base/oxford_pets/TextRefiner"
+              / f"kgcoop_{CFG_KGCOOP}_2shots/nctx4_cscFalse_ctpend/seed1")
     log = (kg_dir / "log.txt").read_text()
     assert "check hyper-parameter w: 8.0" in log and re.search(r"kg [\d.]+ \([\d.]+\)", log)
     assert {"model-best.pth.tar", "model.pth.tar-1"} <= set(os.listdir(kg_dir / "Memory"))

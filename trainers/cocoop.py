@@ -70,14 +70,10 @@ class CoCoOpCLIP(CustomCLIP):
         """
         learner = self.prompt_learner
         contexts = learner.instance_contexts(image_features)  # [B, n_ctx, d]
-        sos = learner.token_prefix[0]  # [1, d]
-        text = torch.stack(
-            [
-                self.text_encoder.forward_shared_prefix(torch.cat([sos, ctx_i]), learner.token_suffix, self.tokenized_prompts)
-                for ctx_i in contexts
-            ]
-        )  # [B, C, D]
-        return text / text.norm(dim=-1, keepdim=True)
+        sos, rows = learner.token_prefix[0], learner.token_suffix  # [1, d], [C, 77 - 1 - n_ctx, d]
+        encode = self.text_encoder.forward_shared_prefix
+        text = torch.stack([encode(torch.cat([sos, ctx_i]), rows, self.tokenized_prompts) for ctx_i in contexts])
+        return text / text.norm(dim=-1, keepdim=True)  # [B, C, D]
 
     def text_features(self):
         raise RuntimeError("CoCoOp's class text depends on the image: use instance_text_features(image_features)")

@@ -56,12 +56,8 @@ class KgCoOp(CoOp):
         self.clip_text = hand_crafted_text_features(clip_model, classnames, template)  # [C, D], frozen
         return super().build_custom_clip(clip_model)
 
-    def logits_and_text(self, image):
-        """Logits [B, C] and the normalised prompted class text [C, D] of one batch."""
-        text = self.model.text_features()
-        return self.model.logit_scale.exp() * self.image_features(image) @ text.t(), text
-
     def losses(self, image, label):
-        logits, text = self.logits_and_text(image)
+        text = self.model.text_features()  # [C, D], normalised
+        logits = self.model.logit_scale.exp() * self.image_features(image) @ text.t()  # [B, C]
         loss = F.cross_entropy(logits, label) + self.prompt_cfg.W * knowledge_guided_loss(text, self.clip_text)
         return loss, {"acc": compute_accuracy(logits, label)[0]}
