@@ -1,19 +1,22 @@
 """CoCoOp and KgCoOp models against the reference computation written out plainly
 (tests/cocoop_kgcoop_reference.py: full 77-token prompts, one text-encoder run per image)."""
 import copy
+import os
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 import clip
-from engine.config import CfgNode
+from engine.config import CfgNode, get_cfg_default
 from tools.tiny_clip import tiny_clip_model
 from trainers.cocoop import CoCoOpCLIP
+from trainers.config import extend_cfg
 from trainers.kgcoop import KGCOOP_TEMPLATES, hand_crafted_text_features, kgcoop_template, knowledge_guided_loss
 
 from tests.cocoop_kgcoop_reference import plain_cocoop_logits, plain_kg
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = ["cat", "golden retriever", "sea_lion", "x" * 12]
 SIZE = (32, 32)
 
@@ -122,3 +125,29 @@ def test_hand_crafted_text_features(clip_model):
         expected = clip_model.encode_text(tokens)
     assert torch.allclose(features, expected / expected.norm(dim=-1, keepdim=True), atol=1e-6)
     assert not features.requires_grad
+
+
+# ----- configs ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml", ("COCOOP", 4, "a photo of a", 1, 10)),
+        ("CoCoOp/vit_b16_c4_ep10_batch1.yaml", ("COCOOP", 4, "", 1, 10)),
+        ("CoCoOp/vit_b16_c8_ep10_batch1.yaml", ("COCOOP", 8, "", 1, 10)),
+        ("CoCoOp/vit_b16_c16_ep10_batch1.yaml", ("COCOOP", 16, "", 1, 10)),
+        ("KgCoOp/vit_b16_ep100_ctxv1.yaml", ("COOP", 16, "a photo of a", 128, 100)),
+        ("KgCoOp/rn50_ep100.yaml", ("COOP", 16, "a photo of a", 128, 100)),
+        ("TextRefiner/cocoop_vit_b16_c4_ep10_batch1_ctxv1.yaml", ("COCOOP", 4, "a photo of a", 1, 10)),
+        ("TextRefiner/kgcoop_vit_b16_ep100_ctxv1.yaml", ("COOP", 16, "a photo of a", 128, 100)),
+    ],
+)
+def test_configs_hold_the_reference_values(path, expected):
+    cfg = extend_cfg(get_cfg_default())
+    cfg.merge_from_file(os.path.join(REPO, "configs/trainers", path))
+    key, n_ctx, init, batch, epochs = expected
+    node = cfg.TRAINER[key]
+    assert (node.N_CTX, node.CTX_INIT) == (n_ctx, init)
+    assert (cfg.DATALOADER.TRAIN_X.BATCH_SIZE, cfg.OPTIM.MAX_EPOCH) == (batch, epochs)
+    assert (cfg.OPTIM.LR, cfg.OPTIM.WARMUP_CONS_LR, cfg.DATALOADER.TEST.BATCH_SIZE) == (0.002, 1e-5, 100)
+    assert cfg.TRAINER.COOP.W == (8.0 if path.startswith("TextRefiner/kgcoop") else 1.0)
+    assert cfg.TEST.FINAL_MODEL == ("best_val" if path.startswith("TextRefiner/kgcoop") else "last_step")
