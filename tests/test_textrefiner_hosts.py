@@ -91,36 +91,43 @@ def test_unknown_host_lists_the_supported_ones(tmp_path, pets_root, tiny_vit_pat
     assert res.returncode == 2 and 'Unknown HOST "VPT": TextRefiner runs on CoOp, PromptKD, IVLP, MaPLe' in res.stderr
 
 
+@pytest.mark.parametrize("method, trainer, cfg", [("maple", "MaPLe", "vit_b16_c2_ep5_batch4_2ctx"),
+                                                  ("ivlp", "IVLP", "vit_b16_c2_ep5_batch4_2+2ctx")])
+def test_baseline_test_script_reads_the_reference_folder(tmp_path, method, trainer, cfg):
+    env = dict(os.environ, OUTPUT=str(tmp_path))
+    res = subprocess.run(["bash", f"scripts/{method}/base2new_test.sh", "dtd", "1"], cwd=REPO, env=env,
+                         capture_output=True, text=True)
+    folder = tmp_path / f"base2new/train_base/dtd/shots_16/{trainer}/{cfg}/seed1"
+    assert res.returncode == 1
+    assert f"No trained model at {folder}: run scripts/{method}/base2new_train.sh dtd 1 first" in res.stderr
+
+
 def _run(cmd, env):
     res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res.stdout
 
 
-def test_hosts_and_baselines_through_the_scripts(tmp_path, tiny_vit_path):
-    """MaPLe (the IVLP scripts are the same two lines) and TextRefiner on each new host:
-    train -> test -> one side-by-side table."""
+def test_hosts_through_the_scripts(tmp_path, tiny_vit_path):
+    """TextRefiner on each new host: train -> test -> one side-by-side table (the MaPLe and IVLP
+    scripts call the same two runs.sh functions with their own trainer)."""
     data = tmp_path / "data"
     make_dataset("OxfordPets", str(data), num_classes=6, images_per_class=6, seed=0)
     env = dict(os.environ, DATA=str(data), OUTPUT=str(tmp_path / "output"), SHOTS="2", PYTHONPATH=REPO)
     tiny = ["INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0",
             "DATALOADER.TRAIN_X.BATCH_SIZE", "4", "MODEL.BACKBONE.PATH", tiny_vit_path]
-    runs = [("scripts/maple", {}, HOSTS["MaPLe"][1])]
-    runs += [("scripts/textrefiner", {"HOST": host}, opts) for host, (_, opts) in HOSTS.items()]
-    for folder, extra_env, opts in runs:
-        run_env = dict(env, **extra_env, LOADEP="1")
-        _run(["bash", f"{folder}/base2new_train.sh", "oxford_pets", "1", *tiny, *opts], run_env)
-        out = _run(["bash", f"{folder}/base2new_test.sh", "oxford_pets", "1", *tiny, *opts], run_env)
-        assert "--load-epoch 1" in out
+    for host, (_, opts) in HOSTS.items():
+        run_env = dict(env, HOST=host)
+        _run(["bash", "scripts/textrefiner/base2new_train.sh", "oxford_pets", "1", *tiny, *opts], run_env)
+        out = _run(["bash", "scripts/textrefiner/base2new_test.sh", "oxford_pets", "1", *tiny, *opts], run_env)
+        assert "--load-epoch 1" in out  # the last epoch
     base = tmp_path / "output/base2new/train_base/oxford_pets/shots_2"
     assert {"MultiModalPromptLearner", "Memory", "log.txt"} <= set(
         os.listdir(base / "TextRefiner/maple_vit_b16_c2_ep5_batch4_2ctx/seed1"))
-    assert "MultiModalPromptLearner" in os.listdir(base / "MaPLe/vit_b16_c2_ep5_batch4_2ctx/seed1")
     table = _run([sys.executable, "parse_test_res.py", "--base2new", str(tmp_path / "output/base2new")], env)
-    methods = ["MaPLe/vit_b16_c2_ep5_batch4_2ctx",
-               "TextRefiner/ivlp_vit_b16_c2_ep5_batch4_2+2ctx", "TextRefiner/maple_vit_b16_c2_ep5_batch4_2ctx",
+    methods = ["TextRefiner/ivlp_vit_b16_c2_ep5_batch4_2+2ctx", "TextRefiner/maple_vit_b16_c2_ep5_batch4_2ctx",
                "TextRefiner/promptsrc_vit_b16_c2_ep20_batch4_4+4ctx"]
     side = table[table.index("Side by side"):]
     assert all(f"shots_2/{m}" in side for m in methods)
     row = next(line for line in side.splitlines() if line.startswith("oxford_pets"))
-    assert len(re.findall(r"[\d.]+ / [\d.]+ / [\d.]+", row)) == 4
+    assert len(re.findall(r"[\d.]+ / [\d.]+ / [\d.]+", row)) == 3

@@ -11,7 +11,7 @@ What it adds:
 - training: ``refined_ce(image, label, text)``, the CoOp variant's objective (CE of the host's
   image features against the refined text + semantic / BALANCE + DISTILL * regularisation),
   for a host adapter's ``losses`` to return or to add its own terms to.
-A host adapter (hosts/*.py) says how its loss is combined and, if not the image encoder's
+A host adapter (trainers/textrefiner/<host>_host.py) says how its loss is combined and, if not the image encoder's
 output width, the alignment widths (``alignment_dims``).
 """
 import torch
