@@ -271,12 +271,14 @@ src_xd_test() {
 tf_host() {  # tf_host HOST -> "LAYOUT BASE2NEW_CFG XD_CFG"
     case "$1" in
         CoOp) echo "coop vit_b16_ep10_ctxv1 vit_b16_ep10_ctxv1" ;;
+        CoCoOp) echo "src cocoop_vit_b16_c4_ep10_batch1_ctxv1 cocoop_vit_b16_c4_ep10_batch1_ctxv1" ;;
+        KgCoOp) echo "coop kgcoop_vit_b16_ep100_ctxv1 kgcoop_vit_b16_ep100_ctxv1" ;;
         PromptKD) echo "kd vit_b16_c2_ep20_batch8_4+4ctx vit_b16_c2_ep20_batch8_4+4ctx_cross_datasets" ;;
         IVLP) echo "src ivlp_vit_b16_c2_ep5_batch4_2+2ctx ivlp_vit_b16_c2_ep5_batch4_2+2ctx" ;;
         MaPLe) echo "src maple_vit_b16_c2_ep5_batch4_2ctx maple_vit_b16_c2_ep5_batch4_2ctx_cross_datasets" ;;
         PromptSRC) echo "src promptsrc_vit_b16_c2_ep20_batch4_4+4ctx promptsrc_vit_b16_c2_ep20_batch4_4+4ctx_cross_datasets" ;;
         *)
-            echo "Unknown HOST \"$1\": TextRefiner runs on CoOp, PromptKD, IVLP, MaPLe, PromptSRC (set HOST to one of them)" >&2
+            echo "Unknown HOST \"$1\": TextRefiner runs on CoOp, PromptKD, IVLP, MaPLe, PromptSRC, CoCoOp, KgCoOp (set HOST to one of them)" >&2
             return 2 ;;
     esac
 }

@@ -23,7 +23,7 @@ def _ivlp_keys():
 def extend_cfg(cfg):
     """Add every method's TRAINER.<KEY> node (reference defaults), TextRefiner's TRAINER.TF and the
     data protocol keys (DATASET.SUBSAMPLE_CLASSES, TRAINER.MODAL)."""
-    cfg.TRAINER.COOP = _node(**_prompt_keys())
+    cfg.TRAINER.COOP = _node(**_prompt_keys(), W=1.0)  # W: KgCoOp's knowledge-guided loss weight
     cfg.TRAINER.COCOOP = _node(N_CTX=16, CTX_INIT="", PREC="fp16")
     extend_tf_cfg(cfg, _prompt_keys())
     cfg.TRAINER.IVLP = _node(

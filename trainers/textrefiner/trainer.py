@@ -1,8 +1,10 @@
 """Trainer "TextRefiner": the refiner on the prompt learner named by TRAINER.TF.HOST."""
 from engine import TRAINER_REGISTRY
 
+from .cocoop_host import TextRefinerCoCoOp
 from .coop_host import TextRefinerCoOp
 from .ivlp_host import TextRefinerIVLP
+from .kgcoop_host import TextRefinerKgCoOp
 from .maple_host import TextRefinerMaPLe
 from .promptkd_host import TextRefinerPromptKD
 from .promptsrc_host import TextRefinerPromptSRC
@@ -14,6 +16,8 @@ HOSTS = {
     "IVLP": TextRefinerIVLP,
     "MaPLe": TextRefinerMaPLe,
     "PromptSRC": TextRefinerPromptSRC,
+    "CoCoOp": TextRefinerCoCoOp,
+    "KgCoOp": TextRefinerKgCoOp,
 }
 
 

@@ -1,0 +1,89 @@
+"""Evaluation cost of TextRefiner on CoCoOp against CoCoOp itself, at ViT-B/16 shape (random weights).
+
+CoCoOp's class text depends on the image, so TextRefiner cannot refine it once per evaluation:
+every test batch runs CoCoOp's per-image text and refines its B x C rows. This prints the time of
+one evaluation batch for both (measured alternately in one run, best of the repeats), their
+ratio, and the time of the refinement alone (cache read + aggregation of the B x C rows).
+
+usage: python bench/bench_cocoop_eval.py [--threads 2] [--classes 50] [--batch 8] [--repeats 3] [--device cpu]
+"""
+import argparse
+import os
+import sys
+import time
+import types
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from clip.model import CLIP  # noqa: E402
+from engine.config import CfgNode  # noqa: E402
+from trainers.cocoop import CoCoOpCLIP  # noqa: E402
+from trainers.prompt_trainer import PromptTrainer  # noqa: E402
+from trainers.textrefiner.alignment import FeatureAlignment  # noqa: E402
+from trainers.textrefiner.cache import LocalCache  # noqa: E402
+from trainers.textrefiner.cocoop_host import TextRefinerCoCoOp  # noqa: E402
+from trainers.textrefiner.refiner import TextRefinerHead  # noqa: E402
+
+WORDS = ["cat", "dog", "husky", "tabby", "beagle", "sphynx", "boxer", "pug", "shiba inu", "maine coon"]
+
+
+def build(n_classes, device):
+    clip_model = CLIP(512, 224, 12, 768, 16, 77, 49408, 512, 8, 12).eval()  # ViT-B/16 shapes
+    prompt_cfg = CfgNode(dict(N_CTX=4, CTX_INIT="a photo of a", PREC="fp32"))
+    classnames = [f"{WORDS[i % len(WORDS)]} {i}" for i in range(n_classes)]
+    model = CoCoOpCLIP(prompt_cfg, (224, 224), classnames, clip_model).to(device).eval()
+    head = TextRefinerHead(FeatureAlignment(512, 512).to(device).eval(), LocalCache(512).to(device).eval())
+    refiner = types.SimpleNamespace(model=model, head=head)  # what TextRefinerCoCoOp.model_inference reads
+    refiner.image_features = types.MethodType(PromptTrainer.image_features, refiner)
+    return model, refiner
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--classes", type=int, default=50)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    model, refiner = build(args.classes, device)
+    images = torch.randn(args.batch, 3, 224, 224, device=device)
+    with torch.no_grad():
+        text = model.instance_text_features(refiner.image_features(images))  # [B, C, D]
+    runs = {
+        "CoCoOp": lambda: model(images),
+        "TextRefiner on CoCoOp": lambda: TextRefinerCoCoOp.model_inference(refiner, images),
+        "refinement alone": lambda: refiner.head.refine(text),
+    }
+    times = {name: [] for name in runs}
+    with torch.no_grad():
+        for fn in runs.values():
+            fn()  # warm-up
+        for _ in range(args.repeats):  # alternate, so load changes hit both alike
+            for name, fn in runs.items():
+                sync(device)
+                start = time.perf_counter()
+                fn()
+                sync(device)
+                times[name].append(time.perf_counter() - start)
+    best = {name: min(values) for name, values in times.items()}
+    print(f"{args.device} threads={args.threads} fp32 ViT-B/16 (random weights), {args.classes} classes, "
+          f"batch {args.batch}")
+    for name, value in best.items():
+        print(f"eval batch: {name} {value:.3f} s")
+    print(f"ratio TextRefiner on CoCoOp / CoCoOp: {best['TextRefiner on CoCoOp'] / best['CoCoOp']:.3f} "
+          f"(CoCoOp + refinement alone: {(best['CoCoOp'] + best['refinement alone']) / best['CoCoOp']:.4f})")
+
+
+if __name__ == "__main__":
+    main()
