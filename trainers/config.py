@@ -27,6 +27,9 @@ def extend_cfg(cfg):
     """
     cfg.TRAINER.COOP = _node(**_prompt_keys())
     cfg.TRAINER.COCOOP = _node(N_CTX=16, CTX_INIT="", PREC="fp16")
+    # TaskRes keeps the reference's spelling and its unused prompt keys; the residual scale
+    # (alpha) defaults to the reference train.py's 1.0 (its scripts pass 0.5, 1.0 for Flowers)
+    cfg.TRAINER.TaskRes = _node(**_prompt_keys(), RESIDUAL_SCALE=1.0, ENHANCED_BASE="none")
     cfg.TRAINER.TF = _node(
         **_prompt_keys(),
         HOST="CoOp",  # the prompt learner TextRefiner refines
