@@ -16,6 +16,7 @@ import json
 import os
 
 import numpy as np
+import torch
 
 import datasets  # noqa: F401  (registers the data sets)
 from engine.config import get_cfg_default
@@ -68,6 +69,10 @@ def seed_dataset(cfg, seed):
     return build_dataset(cfg)
 
 
+def _same_images(a, b):
+    return len(a) == len(b) and all(x.impath == y.impath for x, y in zip(a, b))
+
+
 def image_encoder_builder(cfg):
     def build():
         device = _device(cfg)
@@ -79,8 +84,6 @@ def image_encoder_builder(cfg):
 
 
 def _device(cfg):
-    import torch
-
     return torch.device("cuda" if cfg.USE_CUDA and torch.cuda.is_available() else "cpu")
 
 
@@ -103,7 +106,10 @@ def run(args):
             if test is None:
                 test = cache.get(cfg, "test", dataset.test)
             train = cache.get(cfg, f"shot_{shots}-seed_{seed}/train", dataset.train_x)
-            val = cache.get(cfg, f"shot_{shots}-seed_{seed}/val", dataset.val)
+            if _same_images(dataset.val, dataset.test):
+                val = test  # ImageNet: val is the test set (as in CoOp); extracted once
+            else:
+                val = cache.get(cfg, f"shot_{shots}-seed_{seed}/val", dataset.val)
             c, clf, val_acc = search_c(train, val, args.num_step)
             test_acc = 100 * accuracy(clf, *test)
             results[seed] = {"C": c, "val_accuracy": 100 * val_acc, "test_accuracy": test_acc}
