@@ -2,6 +2,7 @@
 the enhanced base file, the ImageNet-A/-R row remap."""
 import os
 import re
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -9,12 +10,20 @@ import torch.nn.functional as F
 
 import clip
 import train
+from engine import TrainerBase
 from engine.config import get_cfg_default
 from engine.data.datasets import build_dataset
 from tools.synthetic_data import make_dataset
 from tools.tiny_clip import tiny_clip_model
 from trainers.config import extend_cfg
-from trainers.taskres import class_eot_features, imagenet_subset_rows, load_enhanced_projection, taskres_templates
+from trainers.taskres import (
+    TaskRes,
+    TaskResLearner,
+    class_eot_features,
+    imagenet_subset_rows,
+    load_enhanced_projection,
+    taskres_templates,
+)
 from trainers.zsclip import IMAGENET_TEMPLATES_SELECT
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -143,3 +152,15 @@ def test_imagenet_a_rows(tmp_path):
     assert imagenet_subset_rows(dataset, 4) == [1, 3]  # every second class of a 4-class ImageNet
     with pytest.raises(ValueError, match="The checkpoint has 5 classes"):
         imagenet_subset_rows(dataset, 5)
+
+    # loading an ImageNet checkpoint (4 classes) keeps rows 1 and 3 of both tensors
+    trainer = TaskRes.__new__(TaskRes)
+    TrainerBase.__init__(trainer)
+    trainer.register_model("prompt_learner", TaskResLearner(torch.zeros(2, 8), 0.5))
+    trainer.num_classes, trainer.dm = 2, SimpleNamespace(dataset=dataset)
+    base, residual = torch.randn(4, 8), torch.randn(4, 8)
+    state = {"base_text_features": base, "text_feature_residuals": residual}
+    trainer.restore_state("prompt_learner", {"state_dict": state}, strict=False)
+    learner = trainer._models["prompt_learner"]
+    assert torch.equal(learner.base_text_features, base[[1, 3]])
+    assert torch.equal(learner.text_feature_residuals, residual[[1, 3]])
