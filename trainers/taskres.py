@@ -14,12 +14,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import clip
-from engine import TRAINER_REGISTRY, TrainerX
+from engine import TRAINER_REGISTRY
 from engine.metrics import compute_accuracy
-from engine.optim import build_lr_scheduler, build_optimizer
-from engine.utils import load_checkpoint, load_pretrained_weights
+from engine.utils import load_checkpoint
 
-from .clip_backbone import load_clip, make_scaler, optimizer_step, resolve_precision
+from .prompt_trainer import PromptTrainer
 from .zsclip import IMAGENET_TEMPLATES_SELECT, dataset_template
 
 NO_ENHANCED_BASE = ("", "none")
@@ -115,56 +114,39 @@ class ClassWeightCLIP(nn.Module):
         self.logit_scale = clip_model.logit_scale
         self.prompt_learner = prompt_learner  # any module returning class weights [C, D]
 
+    def encode_image(self, image):
+        return self.image_encoder(image.type(self.image_encoder.conv1.weight.dtype))  # [B, D]
+
+    def text_features(self):
+        weights = self.prompt_learner()
+        return weights / weights.norm(dim=-1, keepdim=True)  # [C, D]
+
     def forward(self, image):
-        image_features = self.image_encoder(image.type(self.image_encoder.conv1.weight.dtype))  # [B, D]
+        image_features = self.encode_image(image)
         image_features = image_features / image_features.norm(dim=-1, keepdim=True)
-        text_features = self.prompt_learner()
-        text_features = text_features / text_features.norm(dim=-1, keepdim=True)
-        return self.logit_scale.exp() * image_features @ text_features.t()  # [B, C]
+        return self.logit_scale.exp() * image_features @ self.text_features().t()  # [B, C]
 
 
 @TRAINER_REGISTRY.register()
-class TaskRes(TrainerX):
+class TaskRes(PromptTrainer):
     """Regular base (TRAINER.TaskRes.ENHANCED_BASE none) or enhanced base (a projection file)."""
 
-    model_name = "prompt_learner"
+    prompt_key = "TaskRes"
+    log_trainable = False
 
-    @property
-    def taskres_cfg(self):
-        return self.cfg.TRAINER.TaskRes
-
-    def check_cfg(self, cfg):
-        prec = cfg.TRAINER.TaskRes.PREC
-        if prec not in ("fp16", "fp32", "amp"):
-            raise ValueError(f'TRAINER.TaskRes.PREC must be fp16, fp32 or amp, got "{prec}"')
-
-    def build_model(self):
-        cfg = self.cfg
-        self.prec = resolve_precision(self.taskres_cfg.PREC, self.device)
-        clip_model = load_clip(cfg, self.prec, self.device)
-        templates = taskres_templates(cfg.DATASET.NAME)
+    def build_custom_clip(self, clip_model):
+        templates = taskres_templates(self.cfg.DATASET.NAME)
         print(f"Templates of the base ({len(templates)}): {templates}")
         eot = class_eot_features(clip_model, self.dm.dataset.classnames, templates)  # [C, T, width]
         head = self.build_head(clip_model, eot)
         # the reference casts the whole model to fp32 after the base is computed, whatever PREC
         clip_model.float()
-        self.model = ClassWeightCLIP(clip_model, head.float())
-        print("Turning off gradients in both the image and the text encoder")
-        for name, param in self.model.named_parameters():
-            param.requires_grad_(name.startswith("prompt_learner."))
-        trainable = self.trainable_module()
-        if cfg.MODEL.INIT_WEIGHTS:
-            load_pretrained_weights(trainable, cfg.MODEL.INIT_WEIGHTS)
-        self.model.to(self.device)
-        self.optim = build_optimizer(trainable, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_model(self.model_name, trainable, self.optim, self.sched)
-        self.scaler = make_scaler(self.prec, self.device)
+        return ClassWeightCLIP(clip_model, head.float())
 
     def build_head(self, clip_model, eot):
         """The class-weight module from the EOT features [C, T, width]."""
         projection = clip_model.text_projection
-        path = self.taskres_cfg.ENHANCED_BASE
+        path = self.prompt_cfg.ENHANCED_BASE
         if str(path).lower() in NO_ENHANCED_BASE:
             print(">> Use regular base!")
         else:
@@ -173,24 +155,21 @@ class TaskRes(TrainerX):
             projection = load_enhanced_projection(path, width, embed_dim, self.cfg.MODEL.BACKBONE.NAME)
             projection = projection.to(device=eot.device)
         base = base_text_features(eot, projection)  # [C, D]
-        print(f">> Residual scale (alpha): {self.taskres_cfg.RESIDUAL_SCALE}")
-        return TaskResLearner(base, self.taskres_cfg.RESIDUAL_SCALE)
+        print(f">> Residual scale (alpha): {self.prompt_cfg.RESIDUAL_SCALE}")
+        return TaskResLearner(base, self.prompt_cfg.RESIDUAL_SCALE)
 
-    def trainable_module(self):
+    def is_trainable(self, name):
+        return name == "prompt_learner.text_feature_residuals"
+
+    def registered_module(self):
         return self.model.prompt_learner
 
-    def forward_backward(self, batch):
-        image, label = self.parse_batch_train(batch)
+    def trainable_modules(self):
+        return [self.registered_module()]
 
-        def compute():
-            output = self.model(image)
-            return F.cross_entropy(output, label), output
-
-        loss, output = optimizer_step(self, compute)
-        loss_summary = {"loss": loss.item(), "acc": compute_accuracy(output, label)[0].item()}
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()  # once per epoch, after the last batch (the reference's timing)
-        return loss_summary
+    def losses(self, image, label):
+        output = self.model(image)
+        return F.cross_entropy(output, label), {"acc": compute_accuracy(output, label)[0]}
 
     def restore_state(self, name, checkpoint, strict=True):
         """ImageNet-trained class rows are cut to the classes of ImageNet-A/-R (matched by wnid)."""

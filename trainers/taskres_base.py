@@ -38,5 +38,8 @@ class TaskResEnhancedBase(TaskRes):
         print(">> Training an enhanced base: the text projection is the only trainable part")
         return ProjectedBase(eot, clip_model.text_projection)
 
-    def trainable_module(self):
+    def is_trainable(self, name):
+        return name == "prompt_learner.text_projection.weight"
+
+    def registered_module(self):
         return self.model.prompt_learner.text_projection
