@@ -20,16 +20,13 @@ OUTPUT/test_new/<dataset>/<path>/seed<S> (New: eval-only) and prints, per <path>
 setting, e.g. TextRefiner/vit_b16_ep10_ctxv1_16shots/nctx4_cscFalse_ctpend), one row per data set
 with Base, New and H = 2*Base*New/(Base+New) of the seed means. The Average row averages Base and
 New over the data sets and takes H of those averages. Only seeds present in both trees are used.
-<<<<<<< HEAD
+With several methods, their averages and a side-by-side table (a column of Base / New / H per
+method) follow.
 
 Few-shot tables (TaskRes layout, OUTPUT/<dataset>/<cfg>_<K>shots/seed<S>/log.txt): one row per
 number of shots, one column per data set (final-test mean over seeds), and their average:
 
     python parse_test_res.py --fewshot output/FINAL/debug
-=======
-With several methods, their averages and a side-by-side table (a column of Base / New / H per
-method) follow.
->>>>>>> hosts
 """
 import argparse
 import os
@@ -372,7 +369,22 @@ def format_base2new(blocks, root, keyword="accuracy"):
     return "\n".join(lines).rstrip("\n")
 
 
-<<<<<<< HEAD
+def format_side_by_side(blocks):
+    """Every method in a column: "Base / New / H" per data set (and their averages), [i] = method i."""
+    blocks = [b for b in blocks if b.rows]
+    datasets = sorted({r.dataset for b in blocks for r in b.rows})
+    cells = [{r.dataset: r for r in b.rows} for b in blocks]
+    lines = ["Side by side: Base / New / H, columns [i] are the methods listed below"]
+    table = []
+    for dataset in datasets:
+        table.append([dataset] + [" / ".join(_pct(c[dataset])) if dataset in c else "-" for c in cells])
+    table.append(["Average"] + [" / ".join(_pct(b.average())) for b in blocks])
+    headers = ["Dataset"] + [f"[{i}]" for i in range(1, len(blocks) + 1)]
+    lines.append(tabulate(table, headers=headers, disable_numparse=True))
+    lines.extend(f"[{i}] {b.method}" for i, b in enumerate(blocks, 1))
+    return lines
+
+
 # ---- few-shot table ------------------------------------------------------------------------
 
 SHOTS_FOLDER = re.compile(r"^(?P<cfg>.+)_(?P<shots>\d+)shots$")
@@ -443,22 +455,6 @@ def fewshot_main(parser, args):
         return 1
     print(format_fewshot(cells, notes, args.fewshot, args.keyword))
     return 0
-=======
-def format_side_by_side(blocks):
-    """Every method in a column: "Base / New / H" per data set (and their averages), [i] = method i."""
-    blocks = [b for b in blocks if b.rows]
-    datasets = sorted({r.dataset for b in blocks for r in b.rows})
-    cells = [{r.dataset: r for r in b.rows} for b in blocks]
-    lines = ["Side by side: Base / New / H, columns [i] are the methods listed below"]
-    table = []
-    for dataset in datasets:
-        table.append([dataset] + [" / ".join(_pct(c[dataset])) if dataset in c else "-" for c in cells])
-    table.append(["Average"] + [" / ".join(_pct(b.average())) for b in blocks])
-    headers = ["Dataset"] + [f"[{i}]" for i in range(1, len(blocks) + 1)]
-    lines.append(tabulate(table, headers=headers, disable_numparse=True))
-    lines.extend(f"[{i}] {b.method}" for i, b in enumerate(blocks, 1))
-    return lines
->>>>>>> hosts
 
 
 def build_parser():
