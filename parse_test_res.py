@@ -26,6 +26,11 @@ value is then the test result. Options:
 
     --std        each cell "mean ± std" over seeds (H: std of the per-seed H)
     --plot FILE  also draw Base, New and H per method and data set into FILE (PNG; needs matplotlib)
+
+Few-shot tables (TaskRes layout, OUTPUT/<dataset>/<cfg>_<K>shots/seed<S>/log.txt): one row per
+number of shots, one column per data set (final-test mean over seeds), and their average:
+
+    python parse_test_res.py --fewshot output/FINAL/debug
 """
 import argparse
 import os
@@ -404,6 +409,78 @@ def format_side_by_side(blocks):
     return lines
 
 
+# ---- few-shot table ------------------------------------------------------------------------
+
+SHOTS_FOLDER = re.compile(r"^(?P<cfg>.+)_(?P<shots>\d+)shots$")
+
+
+def collect_fewshot(root, keyword="accuracy"):
+    """Seed means of every OUTPUT/<dataset>/<cfg>_<K>shots/seed*/log.txt (what scripts/taskres writes).
+
+    Returns ({shots: {dataset: SeedSummary}}, notes). A data set with several configs for the
+    same shots keeps the first (sorted) and notes the others.
+    """
+    if not osp.isdir(root):
+        raise ParseError(f"{root} is not a folder: pass the folder that holds <dataset>/<cfg>_<K>shots/seed*/")
+    cells, notes = {}, []
+    for dataset in listdir_nohidden(root):
+        dataset_dir = osp.join(root, dataset)
+        if not osp.isdir(dataset_dir):
+            continue
+        for name in listdir_nohidden(dataset_dir):
+            match = SHOTS_FOLDER.match(name)
+            if match is None or not osp.isdir(osp.join(dataset_dir, name)):
+                continue
+            shots = int(match.group("shots"))
+            if dataset in cells.get(shots, {}):
+                notes.append(f"{dataset}, {shots} shots: {osp.join(dataset_dir, name)} left out (another config "
+                             "has these shots; pass a folder with one config per data set and shots)")
+                continue
+            try:
+                summary = summarize_seeds(osp.join(dataset_dir, name), keyword, END_TRAIN)
+            except ParseError as err:
+                notes.append(f"{dataset}, {shots} shots: {err}")
+                continue
+            notes.extend(f"{dataset}, {shots} shots: no result in {f} (unfinished run?); left out"
+                         for f in summary.missing)
+            cells.setdefault(shots, {})[dataset] = summary
+    if not cells:
+        raise ParseError(f"no <dataset>/<cfg>_<K>shots/seed*/{LOG_NAME} with a result under {root}"
+                         + (f" ({notes[0]})" if notes else ""))
+    return cells, notes
+
+
+def format_fewshot(cells, notes, root, keyword="accuracy"):
+    """Shots x data sets table of seed means (std over seeds in brackets), with an Average column."""
+    datasets = sorted({d for row in cells.values() for d in row})
+    table = []
+    for shots in sorted(cells):
+        row = cells[shots]
+        values = [f"{row[d].mean:.2f} ({row[d].std:.2f})" if d in row else "-" for d in datasets]
+        average = f"{np.mean([row[d].mean for d in row]):.2f}"
+        if len(row) < len(datasets):
+            average += f" ({len(row)}/{len(datasets)})"
+        table.append([str(shots), *values, average])
+    lines = [f"Few-shot {keyword} under {root}: mean over seeds (std); Average over the data sets present", ""]
+    colalign = ("right",) * (len(datasets) + 2)
+    lines.append(tabulate(table, headers=["Shots", *datasets, "Average"], colalign=colalign, disable_numparse=True))
+    lines.extend(f"note: {note}" for note in notes)
+    return "\n".join(lines)
+
+
+def fewshot_main(parser, args):
+    """--fewshot OUTPUT: print the shots x data sets table."""
+    if args.directory is not None or args.base2new is not None or args.multi_exp or args.test_log:
+        parser.error("--fewshot OUTPUT takes no DIRECTORY, --base2new, --multi-exp or --test-log")
+    try:
+        cells, notes = collect_fewshot(args.fewshot, args.keyword)
+    except ParseError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 1
+    print(format_fewshot(cells, notes, args.fewshot, args.keyword))
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(description="Mean and std of test results over seeds; base-to-new tables.")
     parser.add_argument("directory", nargs="?", help="folder with one sub-folder (seed) per run")
@@ -417,12 +494,16 @@ def build_parser():
                         help="with --base2new: only this trainer (repeat for several)")
     parser.add_argument("--std", action="store_true", help="with --base2new: show mean ± std over seeds")
     parser.add_argument("--plot", metavar="FILE", help="with --base2new: also draw the table into FILE (PNG)")
+    parser.add_argument("--fewshot", metavar="OUTPUT",
+                        help="shots x data sets table of OUTPUT/<dataset>/<cfg>_<K>shots/seed*/ (TaskRes layout)")
     return parser
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.fewshot is not None:
+        return fewshot_main(parser, args)
     if (args.directory is None) == (args.base2new is None):
         parser.error("give either DIRECTORY or --base2new OUTPUT (exactly one)")
     if args.base2new is None and (args.trainer or args.std or args.plot):

@@ -39,6 +39,8 @@ def build_parser():
     parser.add_argument("--distill-factor", type=float, default=None, help="TRAINER.TF.DISTILL (default 20)")
     parser.add_argument("--memory-size", type=int, default=None, help="TRAINER.TF.MEMORY_SIZE (default 25)")
     parser.add_argument("--alpha", type=float, default=None, help="TRAINER.TF.ALPHA (default 0.2)")
+    # TaskRes: a text projection file for the enhanced base (TRAINER.TaskRes.ENHANCED_BASE)
+    parser.add_argument("--enhanced-base", type=str, default=None, help='enhanced base weights for TaskRes ("none": regular base)')
     parser.add_argument(
         "opts", default=None, nargs=argparse.REMAINDER, help="modify config options using the command-line"
     )
@@ -67,6 +69,8 @@ def reset_cfg(cfg, args):
         cfg.MODEL.BACKBONE.NAME = args.backbone
     if args.head:
         cfg.MODEL.HEAD.NAME = args.head
+    if args.enhanced_base is not None:
+        cfg.TRAINER.TaskRes.ENHANCED_BASE = args.enhanced_base
     for flag, key in TF_FLAGS.items():
         value = getattr(args, flag, None)
         if value is not None:

@@ -25,6 +25,9 @@ def extend_cfg(cfg):
     data protocol keys (DATASET.SUBSAMPLE_CLASSES, TRAINER.MODAL)."""
     cfg.TRAINER.COOP = _node(**_prompt_keys(), W=1.0)  # W: KgCoOp's knowledge-guided loss weight
     cfg.TRAINER.COCOOP = _node(N_CTX=16, CTX_INIT="", PREC="fp16")
+    # TaskRes keeps the reference's spelling and its unused prompt keys; the residual scale
+    # (alpha) defaults to the reference train.py's 1.0 (its scripts pass 0.5, 1.0 for Flowers)
+    cfg.TRAINER.TaskRes = _node(**_prompt_keys(), RESIDUAL_SCALE=1.0, ENHANCED_BASE="none")
     extend_tf_cfg(cfg, _prompt_keys())
     cfg.TRAINER.IVLP = _node(
         N_CTX_VISION=2, N_CTX_TEXT=2, CTX_INIT="a photo of a", PREC="fp16", PROMPT_DEPTH_VISION=9, PROMPT_DEPTH_TEXT=9

@@ -1,0 +1,1 @@
+"""Linear-probe CLIP, the few-shot baseline of CoOp and TaskRes (CoOp's lpclip/)."""
