@@ -28,7 +28,7 @@ def build_parser():
     p.add_argument("-a", "--arch", default="RN50", help="student CLIP: a release name (ViT-B/16) or a weights file")
     p.add_argument("--resolution", type=int, default=None, help="view size; must equal the student's input size")
     p.add_argument("--workers", type=int, default=8, help="data loading workers")
-    p.add_argument("--batch_size", type=int, default=64, help="views per image: the original + batch_size - 1")
+    p.add_argument("-b", "--batch_size", type=int, default=64, help="views per image: the original + batch_size - 1")
     p.add_argument("--lr", "--learning-rate", type=float, default=None, help="default: by --method")
     p.add_argument("--weight_decay", type=float, default=None, help="AdamW weight decay; default: by --method")
     p.add_argument("-p", "--print-freq", type=int, default=500)

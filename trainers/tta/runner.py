@@ -77,6 +77,9 @@ def run_set(args, set_id, name, policy, reward, scaler, amp, device):
     items, classnames = load_test_set(name, args.root)
     fine = is_fine_grained(name)
     steps = steps_for(args, fine)
+    if reward is not None and steps > 0 and args.sample_k > len(classnames):
+        raise ValueError(f"--sample_k {args.sample_k} is more than the {len(classnames)} classes of {set_id} ({name}): "
+                         f"use --sample_k {len(classnames)} or less")
     print(f"evaluating: {set_id} ({name}, {len(classnames)} classes, {steps} steps)")
     tokenized = policy.start_dataset(classnames)
     if reward is not None:
