@@ -43,8 +43,9 @@ def build_parser():
     p.add_argument("--hard_aug", type=int, default=0, help="1: BYOL-style crops instead of crop + flip")
     p.add_argument("--augmix", type=int, default=1, help="1: AugMix on the fine-grained sets (never on I/A/V/R/K)")
     p.add_argument("--prec", default="amp", choices=("amp", "fp32"), help="amp: autocast + GradScaler (CUDA only)")
-    p.add_argument("--class_chunk", type=int, default=0,
-                   help="prompt tuning: classes per text-encoder backward (bounds memory on 1000 classes; 0 = all)")
+    p.add_argument("--class_chunk", type=int, default=256,
+                   help="prompt tuning: classes per text-encoder backward, bounding the memory of 1000-class sets "
+                        "(the same gradient for one extra text forward; 0 = all classes at once)")
     # RLCF reward
     p.add_argument("--sample_k", type=int, default=3, help="candidates (top-K classes) per view")
     p.add_argument("--reward_arch", default="ViT-L/14", help="reward CLIP: a release name or a weights file")

@@ -79,6 +79,9 @@ class PromptPolicy:
             with torch.no_grad():
                 self.learner.ctx.copy_(self.init_ctx)
         self.initial_ctx = self.learner.ctx.detach().clone()
+        with torch.no_grad():
+            self.initial_text = self.text_features()  # for selection and zero-shot: once per data set
+        self.adapted = False
         return self.learner.tokenized_prompts
 
     def trainable_parameters(self):
@@ -87,6 +90,7 @@ class PromptPolicy:
     @torch.no_grad()
     def reset(self):
         self.learner.ctx.copy_(self.initial_ctx)
+        self.adapted = False
 
     def after_image(self):
         pass
@@ -105,9 +109,11 @@ class PromptPolicy:
         return unit(features)
 
     def logits(self, idx):
-        return self.logit_scale * self.image_features[idx] @ self.text_features().t()
+        text = self.text_features() if self.adapted else self.initial_text
+        return self.logit_scale * self.image_features[idx] @ text.t()
 
     def forward_backward(self, idx, loss_fn, scale):
+        self.adapted = True
         n_cls = self.learner.n_cls
         if self.class_chunk <= 0 or n_cls <= self.class_chunk:
             loss = loss_fn(self.logits(idx))
