@@ -256,3 +256,14 @@ def test_views_deterministic_per_image_and_original_first():
     plain, mixed = ViewBuilder(32, 6, seed=5)(img, 3), ViewBuilder(32, 6, use_augmix=True, seed=5)(img, 3)
     assert not torch.equal(plain[1:], mixed[1:])
     assert math.isfinite(mixed.abs().max().item())
+
+
+def test_class_chunks_give_the_same_updates_over_steps(views):
+    ctxs = []
+    for chunk in (0, 2):
+        policy = prompt_policy(student(), class_chunk=chunk)
+        reward = CLIPReward([teacher()], sample_k=3)
+        reward.set_class_features(policy.learner.tokenized_prompts)
+        make_adapter(policy, steps=3, lr=7e-3, wd=5e-4, reward=reward).adapt(views)
+        ctxs.append(policy.learner.ctx.detach())
+    assert torch.allclose(ctxs[0], ctxs[1], atol=1e-6)

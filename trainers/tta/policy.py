@@ -59,7 +59,7 @@ class PromptPolicy:
     ``class_chunk`` > 0 bounds the memory of 1000-class sets: the text features are
     computed without a graph, the loss gradient w.r.t. them is taken, then the text
     encoder is re-run ``class_chunk`` classes at a time to push that gradient to the
-    context (the same gradient, one extra text forward).
+    context (the same gradient, one extra text forward from the second step on).
     """
 
     def __init__(self, clip_model, n_ctx, ctx_init, init_ctx=None, class_chunk=0):
@@ -113,14 +113,14 @@ class PromptPolicy:
         return self.logit_scale * self.image_features[idx] @ text.t()
 
     def forward_backward(self, idx, loss_fn, scale):
-        self.adapted = True
+        first_step, self.adapted = not self.adapted, True
         n_cls = self.learner.n_cls
         if self.class_chunk <= 0 or n_cls <= self.class_chunk:
             loss = loss_fn(self.logits(idx))
             scale(loss).backward()
             return loss
-        with torch.no_grad():
-            text = self.text_features()
+        with torch.no_grad():  # at the first step the context is the initial one
+            text = self.initial_text.clone() if first_step else self.text_features()
         text.requires_grad_(True)
         loss = loss_fn(self.logit_scale * self.image_features[idx] @ text.t())
         scale(loss).backward()  # gradient w.r.t. the text features only
