@@ -5,15 +5,15 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 import clip
+from engine.data.transforms import CenterCrop, Compose, Normalize, Resize, ToTensor
 from tools.tiny_clip import tiny_clip_model
 from trainers.tta.adapt import Adapter, marginal_entropy, reward_loss, select_confident
 from trainers.tta.policy import PromptPolicy, VisualPolicy
 from trainers.tta.rewards import CLIPReward, normalised_weights
-from trainers.tta.views import ViewBuilder
+from trainers.tta.views import CLIP_MEAN, CLIP_STD, ViewBuilder
 
 NAMES = ["cat", "golden retriever", "sea_lion", "tench", "red fox"]
 N_VIEWS, P = 8, 0.25  # 2 selected views
@@ -251,8 +251,9 @@ def test_views_deterministic_per_image_and_original_first():
         assert first.shape == (6, 3, 32, 32) and torch.equal(builder(img, 3), first)
         assert not torch.equal(builder(img, 4)[1:], first[1:])  # another image index, other draws
         assert not torch.equal(ViewBuilder(32, 6, use_augmix=augmix, seed=6)(img, 3)[1:], first[1:])
-        base = builder.preprocess(builder.base(img))
-        assert torch.equal(first[0], base)
+        original = Compose([Resize(32, interpolation="bicubic"), CenterCrop(32), ToTensor(),
+                            Normalize(CLIP_MEAN, CLIP_STD)])(img)
+        assert torch.equal(first[0], original)  # view 0: the torch transforms' values exactly
     plain, mixed = ViewBuilder(32, 6, seed=5)(img, 3), ViewBuilder(32, 6, use_augmix=True, seed=5)(img, 3)
     assert not torch.equal(plain[1:], mixed[1:])
     assert math.isfinite(mixed.abs().max().item())

@@ -73,16 +73,17 @@ AUGMENTATIONS = (autocontrast, equalize, posterize, rotate, solarize, shear_x, s
 def augmix(crop, preprocess, rng, size, severity=1, ops=AUGMENTATIONS):
     """m * preprocess(crop) + (1 - m) * sum_i w_i * preprocess(chain_i(crop)), 3 chains of 1-3 ops.
 
-    w ~ Dirichlet(1, 1, 1), m ~ Beta(1, 1), both float32 as in AugMix. -> [3, size, size]
+    w ~ Dirichlet(1, 1, 1), m ~ Beta(1, 1), both float32 as in AugMix. ``preprocess`` maps a
+    PIL image to a float32 array [3, size, size].
     """
     x = preprocess(crop)
     w = np.float32(rng.dirichlet([1.0, 1.0, 1.0]))
     m = np.float32(rng.beta(1.0, 1.0))
-    mix = x.new_zeros(x.shape)
+    mix = np.zeros_like(x)
     for i in range(3):
         aug = crop.copy()
         for _ in range(rng.randint(1, 4)):
             aug = ops[rng.randint(len(ops))](aug, severity, rng, size)
-        mix += float(w[i]) * preprocess(aug)
-    return float(m) * x + (1 - float(m)) * mix
+        mix += w[i] * preprocess(aug)
+    return m * x + (np.float32(1) - m) * mix
 

@@ -17,19 +17,28 @@ from engine.data.transforms import (
     ColorJitter,
     Compose,
     GaussianBlur,
-    Normalize,
     RandomApply,
     RandomGrayscale,
     RandomHorizontalFlip,
     RandomResizedCrop,
     Resize,
-    ToTensor,
 )
 
 from .augmix import augmix
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def preprocess(img):
+    """RGB PIL image -> CLIP-normalised float32 array [3, H, W]: ToTensor + Normalize, in numpy.
+
+    The same float32 operations as the torch transforms, so the same values; numpy keeps the
+    64 x 4 conversions of an AugMix image off torch's thread pool.
+    """
+    x = np.asarray(img, dtype=np.float32) / np.float32(255)  # [H, W, 3]
+    x = (x - np.asarray(CLIP_MEAN, dtype=np.float32)) / np.asarray(CLIP_STD, dtype=np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
 def preaugment(resolution, hard_aug=False):
@@ -56,19 +65,18 @@ class ViewBuilder:
         self.use_augmix = use_augmix
         self.seed = seed
         self.base = Compose([Resize(resolution, interpolation="bicubic"), CenterCrop(resolution)])
-        self.preprocess = Compose([ToTensor(), Normalize(CLIP_MEAN, CLIP_STD)])
         self.crop = preaugment(resolution, hard_aug)
 
     def __call__(self, img, index):
         seeds = np.random.SeedSequence([self.seed, index]).generate_state(2)
         rng = np.random.RandomState(seeds[0])  # AugMix draws
-        views = [self.preprocess(self.base(img))]
+        views = [preprocess(self.base(img))]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seeds[1]))  # crop and flip draws (the transforms use the torch RNG)
             for _ in range(self.n_views - 1):
                 crop = self.crop(img)
                 if self.use_augmix:
-                    views.append(augmix(crop, self.preprocess, rng, self.resolution))
+                    views.append(augmix(crop, preprocess, rng, self.resolution))
                 else:
-                    views.append(self.preprocess(crop))
-        return torch.stack(views)  # [n_views, 3, H, W]
+                    views.append(preprocess(crop))
+        return torch.from_numpy(np.stack(views))  # [n_views, 3, H, W]
