@@ -85,7 +85,8 @@ def test_scripts_write_results_tables(tmp_path, data, coop_dir, tiny_vit_path, t
         hp = json.load(f)
     assert (hp["tta_steps"], hp["lr"], hp["weight_decay"], hp["sample_k"]) == (3, 7e-3, 5e-4, 3)
 
-    out = _script("rlcf_prompt_fine.sh", dict(env, TESTSETS="DTD"), *FEW)
+    out = _script("rlcf_prompt_fine.sh", dict(env, TESTSETS="DTD", COOP_WEIGHT=coop_dir), *FEW)
+    assert "Use pre-trained soft prompt (CoOp) as initialization" in out  # RLCF + CoOp
     assert "views per image: 8 (AugMix: True)" in out and "(DescribableTextures, 3 classes, 5 steps)" in out
     table = _table(os.path.join(tmp_path, "rlcf_prompt_fine_01", "results_table.md"))
     assert list(table) == ["method", "DTD", "fine-grained avg"]

@@ -268,3 +268,27 @@ def test_class_chunks_give_the_same_updates_over_steps(views):
         make_adapter(policy, steps=3, lr=7e-3, wd=5e-4, reward=reward).adapt(views)
         ctxs.append(policy.learner.ctx.detach())
     assert torch.allclose(ctxs[0], ctxs[1], atol=1e-6)
+
+
+def test_image_encoder_one_update_equals_recomputation(views):
+    model, reward_model = student(), teacher()
+    ref = copy.deepcopy(model)
+    policy = VisualPolicy(model, "a photo of a")
+    reward = CLIPReward([reward_model], sample_k=3)
+    reward.set_class_features(policy.start_dataset(NAMES))
+    # plain SGD: the update is then -lr * gradient, so the gradient itself is compared
+    optimizer = torch.optim.SGD(policy.trainable_parameters(), lr=0.1)
+    Adapter(policy, optimizer, 1, P, reward).adapt(views)
+
+    tokens = clip.tokenize([f"a photo of a {n.replace('_', ' ')}." for n in NAMES])
+    with torch.no_grad():
+        text = unit(ref.encode_text(tokens))
+        keep = select_confident(ref.logit_scale.exp() * unit(ref.visual(views)) @ text.t(), P)
+    logits = ref.logit_scale.exp() * unit(ref.visual(views[keep])) @ text.t()
+    loss = reference_rlcf_loss(logits, reward_model, views[keep], NAMES)
+    params = dict(ref.visual.named_parameters())
+    grads = torch.autograd.grad(loss, list(params.values()))
+    adapted = dict(model.visual.named_parameters())
+    assert any(g.abs().max() > 0 for g in grads)
+    for (name, p), g in zip(params.items(), grads):
+        assert torch.allclose(adapted[name], p - 0.1 * g, atol=1e-6), name
