@@ -112,3 +112,17 @@ def test_too_many_candidates_fail_clearly(tmp_path, data, tiny_vit_path, tiny_te
     with pytest.raises(ValueError, match=r"--sample_k 5 is more than the 3 classes of A \(ImageNetA\): use --sample_k 3"):
         main([data, "--method", "rlcf-prompt", "--test_sets", "A", "-a", tiny_vit_path, "--reward_arch",
               tiny_teacher_path, "--sample_k", "5", "--output", str(tmp_path), *FEW])
+
+
+def test_rlcf_s_builds_weighted_reward_models(data, tiny_vit_path, tiny_teacher_path):
+    from trainers.tta.cli import build_parser, check_args
+    from trainers.tta.runner import build_reward
+
+    parser = build_parser()
+    argv = [data, "--method", "rlcf-tune", "--multiple_reward_models", "1",
+            "--reward_archs", tiny_teacher_path, tiny_vit_path, "--reward_weights", "10", "5"]
+    reward = build_reward(check_args(parser, parser.parse_args(argv)), torch.device("cpu"))
+    assert reward.weights == [0.67, 0.33] and len(reward.models) == 2
+    assert [m.visual.output_dim for m in reward.models] == [48, 32]  # the teacher, then the tiny student CLIP
+    with pytest.raises(ValueError, match="No reference weight for reward model"):
+        build_reward(check_args(parser, parser.parse_args(argv[:-3])), torch.device("cpu"))

@@ -292,3 +292,13 @@ def test_image_encoder_one_update_equals_recomputation(views):
     assert any(g.abs().max() > 0 for g in grads)
     for (name, p), g in zip(params.items(), grads):
         assert torch.allclose(adapted[name], p - 0.1 * g, atol=1e-6), name
+
+
+def test_results_table_in_rlcf_layout():
+    from trainers.tta.results import results_table
+
+    results = [("K", "ImageNetSketch", 40.0, 60.0), ("I", "ImageNet", 70.0, 90.0), ("A", "ImageNetA", 50.0, 70.0),
+               ("DTD", "DescribableTextures", 30.0, 50.0), ("Pets", "OxfordPets", 80.0, 95.0)]
+    head, _, row = results_table("rlcf-prompt", results).splitlines()
+    assert head == "| method | I | A | K | OOD avg | DTD | Pets | fine-grained avg |"
+    assert row == "| rlcf-prompt | 70.00 | 50.00 | 40.00 | 45.00 | 30.00 | 80.00 | 55.00 |"
