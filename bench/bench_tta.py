@@ -40,7 +40,9 @@ def clips(shape):
     """(student, reward) CLIPs: OpenAI's ViT-B/16 and ViT-L/14 shapes, or two tiny ones."""
     if shape == "tiny":
         return tiny_clip_model(seed=0), tiny_clip_model(seed=3, embed_dim=48, vision_layers=3, text_layers=3)
-    return CLIP(512, 224, 12, 768, 16, 77, 49408, 512, 8, 12).eval(), CLIP(768, 224, 24, 1024, 14, 77, 49408, 768, 12, 12).eval()
+    vit_b16 = CLIP(512, 224, 12, 768, 16, 77, 49408, 512, 8, 12)
+    vit_l14 = CLIP(768, 224, 24, 1024, 14, 77, 49408, 768, 12, 12)
+    return vit_b16.eval(), vit_l14.eval()
 
 
 def rss_gb():
@@ -64,7 +66,8 @@ def run_case(case, shape, n_classes, images):
     if case == "views":
         return view_cost(images)
     torch.manual_seed(0)
-    method, chunk = {"memory-1000": ("rlcf-prompt", 0), "memory-1000-chunked": ("rlcf-prompt", 256)}.get(case, (case, 256))
+    memory_cases = {"memory-1000": ("rlcf-prompt", 0), "memory-1000-chunked": ("rlcf-prompt", 256)}
+    method, chunk = memory_cases.get(case, (case, 256))
     n_classes = 1000 if case.startswith("memory") else n_classes
     student, teacher = clips(shape)
     names = [f"{WORDS[i % len(WORDS)]} {i}" for i in range(n_classes)]

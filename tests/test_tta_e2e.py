@@ -71,7 +71,8 @@ def test_coop_checkpoint_initialises_the_prompt(coop_dir, tiny_vit_path):
 
 def test_scripts_write_results_tables(tmp_path, data, coop_dir, tiny_vit_path, tiny_teacher_path):
     # one thread: tiny models gain nothing from more, and a busy machine loses much
-    env = dict(os.environ, OMP_NUM_THREADS="1", DATA=data, OUTPUT=str(tmp_path), ARCH=tiny_vit_path, REWARD_ARCH=tiny_teacher_path)
+    env = dict(os.environ, OMP_NUM_THREADS="1", DATA=data, OUTPUT=str(tmp_path), ARCH=tiny_vit_path,
+               REWARD_ARCH=tiny_teacher_path)
     out = _script("tpt.sh", dict(env, COOP_WEIGHT=coop_dir), "A", *FEW)
     assert "Use pre-trained soft prompt (CoOp) as initialization" in out
     assert re.search(r"=> Acc\. on testset \[A\]: @1 [\d.]+ / @5 100\.0", out)  # 3 classes: top-5 is certain
@@ -109,7 +110,8 @@ def test_bad_arguments_fail_clearly(capsys, argv, message):
 
 
 def test_too_many_candidates_fail_clearly(tmp_path, data, tiny_vit_path, tiny_teacher_path):
-    with pytest.raises(ValueError, match=r"--sample_k 5 is more than the 3 classes of A \(ImageNetA\): use --sample_k 3"):
+    message = r"--sample_k 5 is more than the 3 classes of A \(ImageNetA\): use --sample_k 3"
+    with pytest.raises(ValueError, match=message):
         main([data, "--method", "rlcf-prompt", "--test_sets", "A", "-a", tiny_vit_path, "--reward_arch",
               tiny_teacher_path, "--sample_k", "5", "--output", str(tmp_path), *FEW])
 

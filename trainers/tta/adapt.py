@@ -108,6 +108,7 @@ def evaluate_set(adapter, loader, device, print_freq=500):
         hits1 += topk_hits(logits, int(label), 1)
         hits5 += topk_hits(logits, int(label), 5)
         if (i + 1) % print_freq == 0:
-            print(f"Test: [{i + 1}/{len(loader)}] Acc@1 {100 * hits1 / (i + 1):6.2f} Acc@5 {100 * hits5 / (i + 1):6.2f}")
+            n = i + 1
+            print(f"Test: [{n}/{len(loader)}] Acc@1 {100 * hits1 / n:6.2f} Acc@5 {100 * hits5 / n:6.2f}")
     n = max(len(loader), 1)
     return round(100 * hits1 / n, 3), round(100 * hits5 / n, 3), (time.time() - start) / n

@@ -17,7 +17,7 @@ def none_or_str(value):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description="Test-time adaptation of CLIP: zero-shot, TPT, RLCF (prompt or image encoder).")
+    p = argparse.ArgumentParser(description="Test-time adaptation of CLIP: zero-shot, TPT, RLCF (prompt or encoder).")
     p.add_argument("data", nargs="?", default=None, help="data root (DATASET.ROOT); or --root")
     p.add_argument("--root", default=None, help="data root holding the data set folders (docs/DATASETS.md)")
     p.add_argument("--method", required=True, choices=METHODS)

@@ -62,7 +62,9 @@ class CLIPReward(nn.Module):
         features = []
         for m in self.models:
             size = m.visual.input_resolution
-            x = views if views.shape[-1] == size else F.interpolate(views, size=size, mode="bicubic", align_corners=True)
+            x = views
+            if views.shape[-1] != size:
+                x = F.interpolate(views, size=size, mode="bicubic", align_corners=True)
             features.append(unit(m.encode_image(x).float()))
         self.image_features = features
 

@@ -39,14 +39,14 @@ def build_policy(args, device):
     if args.method == "rlcf-tune":
         if args.load:
             print("Note: --load (a CoOp prompt) is not used when the image encoder is adapted (rlcf-tune)")
-        return student, VisualPolicy(student, args.ctx_init, bool(args.momentum_update), args.tta_momentum,
-                                     args.update_freq, args.update_w)
+        return VisualPolicy(student, args.ctx_init, bool(args.momentum_update), args.tta_momentum, args.update_freq,
+                            args.update_w)
     ctx_init = args.ctx_init.replace("_", " ") if args.ctx_init else ""
     n_ctx = len(ctx_init.split(" ")) if ctx_init else args.n_ctx
     init_ctx = None
     if args.load:
         init_ctx = load_coop_context(args.load, n_ctx, student.ln_final.weight.shape[0]).to(device)
-    return student, PromptPolicy(student, n_ctx, ctx_init, init_ctx, args.class_chunk)
+    return PromptPolicy(student, n_ctx, ctx_init, init_ctx, args.class_chunk)
 
 
 def build_reward(args, device):
@@ -69,8 +69,10 @@ def build_reward(args, device):
 
 def peak_memory_line(device):
     if device.type == "cuda":
-        return f"The maximum GPU memory occupied by this program is {torch.cuda.max_memory_allocated(device) / 1024**3:.2f} GB"
-    return f"The maximum resident memory of this program is {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2:.2f} GB"
+        gb = torch.cuda.max_memory_allocated(device) / 1024**3
+        return f"The maximum GPU memory occupied by this program is {gb:.2f} GB"
+    gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
+    return f"The maximum resident memory of this program is {gb:.2f} GB"
 
 
 def run_set(args, set_id, name, policy, reward, scaler, amp, device):
@@ -91,7 +93,8 @@ def run_set(args, set_id, name, policy, reward, scaler, amp, device):
     adapter = Adapter(policy, optimizer, steps, args.selection_p, reward, scaler, amp,
                       args.min_entropy_w if args.min_entropy_reg else 0.0)
     n_views = 1 if args.method == "zeroshot" else args.batch_size
-    builder = ViewBuilder(policy_resolution(policy), n_views, bool(args.augmix) and fine, bool(args.hard_aug), args.seed)
+    size = policy.clip_model.visual.input_resolution
+    builder = ViewBuilder(size, n_views, bool(args.augmix) and fine, bool(args.hard_aug), args.seed)
     print(f"views per image: {n_views} (AugMix: {builder.use_augmix}); number of test samples: {len(items)}")
     loader = views_loader(items, builder, args.workers, args.seed)
     start = time.time()
@@ -102,10 +105,6 @@ def run_set(args, set_id, name, policy, reward, scaler, amp, device):
     print(peak_memory_line(device))
     print(f"=> Acc. on testset [{set_id}]: @1 {top1} / @5 {top5}\n")
     return top1, top5
-
-
-def policy_resolution(policy):
-    return policy.clip_model.visual.input_resolution
 
 
 def main(argv=None):
@@ -127,7 +126,7 @@ def main(argv=None):
         if args.prec == "amp" and not amp:
             print("PREC amp needs CUDA: running in fp32 on cpu")
         scaler = torch.amp.GradScaler(device.type, init_scale=1000) if amp else None
-        _, policy = build_policy(args, device)
+        policy = build_policy(args, device)
         reward = build_reward(args, device)
         results = []
         for set_id, name in sets:
