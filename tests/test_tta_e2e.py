@@ -128,3 +128,15 @@ def test_rlcf_s_builds_weighted_reward_models(data, tiny_vit_path, tiny_teacher_
     assert [m.visual.output_dim for m in reward.models] == [48, 32]  # the teacher, then the tiny student CLIP
     with pytest.raises(ValueError, match="No reference weight for reward model"):
         build_reward(check_args(parser, parser.parse_args(argv[:-3])), torch.device("cpu"))
+
+
+def test_imagenet_needs_only_its_val_folder(tmp_path):
+    import shutil
+
+    from trainers.tta.data import load_test_set
+
+    info = make_dataset("ImageNet", str(tmp_path), num_classes=3, images_per_class=4, seed=0)
+    shutil.rmtree(os.path.join(info["dataset_dir"], "images", "train"))
+    items, classnames = load_test_set("ImageNet", str(tmp_path))
+    assert classnames == info["classnames"] and len(items) == sum(info["counts"]["test"])
+    assert sorted({item.label for item in items}) == [0, 1, 2]

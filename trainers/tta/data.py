@@ -4,10 +4,14 @@ The images and labels come from the project's data set classes (DATASET.ROOT lay
 docs/DATASETS.md, the CoOp test splits); each test image is turned into its views by a
 ViewBuilder in the loader's workers.
 """
+import os
+
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 import datasets  # noqa: F401  (registers the data sets)
+from datasets.base import dataset_folder, require_files
+from datasets.imagenet import ImageNet, read_classnames
 from engine.config import get_cfg_default
 from engine.data.datasets import build_dataset
 from engine.utils import read_image
@@ -56,8 +60,22 @@ def load_test_set(name, root):
     cfg.DATASET.ROOT = root
     cfg.DATASET.NAME = name
     cfg.VERBOSE = False
+    if name == "ImageNet":
+        return imagenet_val(cfg)
     dataset = build_dataset(cfg)
     return dataset.test, dataset.classnames
+
+
+def imagenet_val(cfg):
+    """ImageNet's images/val/<wnid>/ alone: test-time adaptation needs no train folder."""
+    folder = dataset_folder(cfg, ImageNet.dataset_dir, "ImageNet")
+    text_file = os.path.join(folder, "classnames.txt")
+    val_dir = os.path.join(folder, "images", "val")
+    require_files([text_file, val_dir], "ImageNet (set I) needs images/val/<wnid>/ and classnames.txt")
+    names = read_classnames(text_file)
+    items = ImageNet.read_data(names, val_dir, text_file)
+    folders = sorted(f.name for f in os.scandir(val_dir) if f.is_dir())
+    return items, [names[f] for f in folders]
 
 
 class ViewsDataset(Dataset):
