@@ -302,3 +302,17 @@ def test_results_table_in_rlcf_layout():
     head, _, row = results_table("rlcf-prompt", results).splitlines()
     assert head == "| method | I | A | K | OOD avg | DTD | Pets | fine-grained avg |"
     assert row == "| rlcf-prompt | 70.00 | 50.00 | 40.00 | 45.00 | 30.00 | 80.00 | 55.00 |"
+
+
+@pytest.mark.parametrize("visual", [False, True])
+def test_autocast_path_runs_chunked_and_visual(views, visual):
+    """PREC amp's code path (autocast; bfloat16 on CPU): fp16/bf16 activations meet fp32 gradients."""
+    model = student()
+    policy = VisualPolicy(model, "a photo of a") if visual else prompt_policy(model, class_chunk=2)
+    reward = CLIPReward([teacher()], sample_k=3)
+    reward.set_class_features(policy.start_dataset(NAMES) if visual else policy.learner.tokenized_prompts)
+    before = [p.detach().clone() for p in policy.trainable_parameters()]
+    optimizer = torch.optim.AdamW(policy.trainable_parameters(), 1e-3, weight_decay=5e-4)
+    logits = Adapter(policy, optimizer, 2, P, reward, amp=True).predict(views)
+    assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
+    assert any(not torch.equal(b, p) for b, p in zip(before, policy.trainable_parameters()))

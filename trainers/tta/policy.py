@@ -126,7 +126,8 @@ class PromptPolicy:
         scale(loss).backward()  # gradient w.r.t. the text features only
         for start in range(0, n_cls, self.class_chunk):
             rows = slice(start, start + self.class_chunk)
-            self.text_features(rows).backward(text.grad[rows])
+            features = self.text_features(rows)
+            features.backward(text.grad[rows].to(features.dtype))  # autocast: fp16 features, fp32 grad
         return loss
 
     @torch.no_grad()
