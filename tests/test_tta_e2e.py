@@ -16,6 +16,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FEW = ["--batch_size", "8", "--selection_p", "0.25", "--workers", "0"]  # 8 views, 2 selected
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run as fast on one thread, and a busy machine loses much to thread contention."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("tta_data"))

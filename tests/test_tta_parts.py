@@ -19,6 +19,15 @@ NAMES = ["cat", "golden retriever", "sea_lion", "tench", "red fox"]
 N_VIEWS, P = 8, 0.25  # 2 selected views
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run as fast on one thread, and a busy machine loses much to thread contention."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def views():
     return torch.randn(N_VIEWS, 3, 32, 32, generator=torch.Generator().manual_seed(1))
