@@ -263,6 +263,8 @@ def test_views_deterministic_per_image_and_original_first():
         original = Compose([Resize(32, interpolation="bicubic"), CenterCrop(32), ToTensor(),
                             Normalize(CLIP_MEAN, CLIP_STD)])(img)
         assert torch.equal(first[0], original)  # view 0: the torch transforms' values exactly
+    hard = ViewBuilder(32, 4, hard_aug=True, seed=5)
+    assert torch.equal(hard(img, 0), hard(img, 0)) and hard(img, 0).shape == (4, 3, 32, 32)
     plain, mixed = ViewBuilder(32, 6, seed=5)(img, 3), ViewBuilder(32, 6, use_augmix=True, seed=5)(img, 3)
     assert not torch.equal(plain[1:], mixed[1:])
     assert math.isfinite(mixed.abs().max().item())
