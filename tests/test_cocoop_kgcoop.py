@@ -151,3 +151,12 @@ def test_configs_hold_the_reference_values(path, expected):
     assert (cfg.OPTIM.LR, cfg.OPTIM.WARMUP_CONS_LR, cfg.DATALOADER.TEST.BATCH_SIZE) == (0.002, 1e-5, 100)
     assert cfg.TRAINER.COOP.W == (8.0 if path.startswith("TextRefiner/kgcoop") else 1.0)
     assert cfg.TEST.FINAL_MODEL == ("best_val" if path.startswith("TextRefiner/kgcoop") else "last_step")
+
+
+def test_trainer_name_hint_prefers_a_case_only_difference():
+    from engine.utils import check_availability
+
+    with pytest.raises(ValueError, match=r"got \[Coop\] \(do you mean \[CoOp\]\?\)"):
+        check_availability("Coop", ["CoCoOp", "CoOp", "KgCoOp"])
+    with pytest.raises(ValueError, match=r"do you mean \[KgCoOp\]"):
+        check_availability("KgCoop", ["CoCoOp", "CoOp", "KgCoOp"])

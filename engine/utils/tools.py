@@ -81,7 +81,9 @@ def tolist_if_not(x):
 def check_availability(requested, available):
     """Raise a ValueError with a close-match suggestion if ``requested`` is not available."""
     if requested not in available:
-        match = difflib.get_close_matches(requested, available, n=1, cutoff=0.0)
+        # a name differing only in case first ("Coop" -> CoOp, not the closer-spelled CoCoOp)
+        same = [name for name in available if name.lower() == requested.lower()]
+        match = same or difflib.get_close_matches(requested, available, n=1, cutoff=0.0)
         hint = f" (do you mean [{match[0]}]?)" if match else ""
         raise ValueError(
             f"The requested one is expected to belong to {available}, but got [{requested}]{hint}"
