@@ -114,7 +114,7 @@ def test_unknown_dataset_name():
         build_dataset(make_cfg("x", "OxfordPet"))
     msg = str(e.value)
     assert 'Unknown DATASET.NAME "OxfordPet". Did you mean "OxfordPets"?' in msg
-    assert "Registered data sets: Caltech101, DescribableTextures" in msg and "UCF101." in msg
+    assert "Registered data sets: Caltech101, DescribableTextures" in msg and "UCF101, " in msg and msg.endswith("WorldShapes.")
 
 
 def test_bad_subsample_value(tmp_path):
