@@ -4,7 +4,6 @@ from collections import OrderedDict, defaultdict
 
 import numpy as np
 import torch
-from sklearn.metrics import confusion_matrix, f1_score
 
 from .utils import Registry, check_availability
 
@@ -31,6 +30,31 @@ class EvaluatorBase:
 
     def evaluate(self):
         raise NotImplementedError
+
+
+def macro_f1_score(y_true, y_pred):
+    """Macro-F1 over the labels present in y_true (sklearn's average="macro", zero_division=0).
+
+    Written here so that importing the engine does not import scikit-learn (seconds per process).
+    """
+    labels = np.unique(y_true)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    tp = np.array([np.sum((y_true == c) & (y_pred == c)) for c in labels], dtype=np.float64)
+    predicted = np.array([np.sum(y_pred == c) for c in labels], dtype=np.float64)
+    actual = np.array([np.sum(y_true == c) for c in labels], dtype=np.float64)
+    denominator = predicted + actual  # 2tp + fp + fn
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    return float(f1.mean())
+
+
+def normalized_confusion_matrix(y_true, y_pred):
+    """Rows divided by their totals over the sorted labels seen (sklearn's normalize="true")."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    labels = np.unique(np.concatenate([y_true, y_pred]))
+    counts = np.zeros((len(labels), len(labels)))  # rows: true label, columns: predicted
+    np.add.at(counts, (np.searchsorted(labels, y_true), np.searchsorted(labels, y_pred)), 1)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
 
 
 @EVALUATOR_REGISTRY.register()
@@ -69,9 +93,7 @@ class Classification(EvaluatorBase):
         results = OrderedDict()
         acc = 100.0 * self._correct / self._total
         err = 100.0 - acc
-        macro_f1 = 100.0 * f1_score(
-            self._y_true, self._y_pred, average="macro", labels=np.unique(self._y_true), zero_division=0
-        )
+        macro_f1 = 100.0 * macro_f1_score(self._y_true, self._y_pred)
         results["accuracy"] = acc
         results["error_rate"] = err
         results["macro_f1"] = macro_f1
@@ -101,7 +123,7 @@ class Classification(EvaluatorBase):
             results["perclass_accuracy"] = mean_acc
 
         if self.cfg.TEST.COMPUTE_CMAT:
-            cmat = confusion_matrix(self._y_true, self._y_pred, normalize="true")
+            cmat = normalized_confusion_matrix(self._y_true, self._y_pred)
             save_path = osp.join(self.cfg.OUTPUT_DIR, "cmat.pt")
             torch.save(cmat, save_path)
             print(f"Confusion matrix is saved to {save_path}")

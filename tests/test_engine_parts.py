@@ -2,6 +2,7 @@ import os
 import sys
 import types
 
+import numpy as np
 import pytest
 import torch
 
@@ -134,3 +135,19 @@ def test_read_image_errors(tmp_path):
         read_image(str(bad))
     with pytest.raises(FileNotFoundError, match="missing.jpg"):
         read_image(str(tmp_path / "missing.jpg"))
+
+
+def test_macro_f1_and_confusion_matrix_equal_scikit_learns():
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    from engine.evaluation import macro_f1_score, normalized_confusion_matrix
+
+    rng = np.random.default_rng(0)
+    for n_classes, n in ((2, 7), (5, 40), (13, 300)):
+        y_true = rng.integers(0, n_classes, n).tolist()
+        y_pred = rng.integers(0, n_classes + 2, n).tolist()  # some predictions outside the true labels
+        expected = f1_score(y_true, y_pred, average="macro", labels=np.unique(y_true), zero_division=0)
+        assert abs(macro_f1_score(y_true, y_pred) - expected) < 1e-12
+        np.testing.assert_allclose(
+            normalized_confusion_matrix(y_true, y_pred), confusion_matrix(y_true, y_pred, normalize="true")
+        )
