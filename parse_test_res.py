@@ -20,6 +20,8 @@ OUTPUT/test_new/<dataset>/<path>/seed<S> (New: eval-only) and prints, per <path>
 setting, e.g. TextRefiner/vit_b16_ep10_ctxv1_16shots/nctx4_cscFalse_ctpend), one row per data set
 with Base, New and H = 2*Base*New/(Base+New) of the seed means. The Average row averages Base and
 New over the data sets and takes H of those averages. Only seeds present in both trees are used.
+With several methods, their averages and a side-by-side table (a column of Base / New / H per
+method) follow.
 """
 import argparse
 import os
@@ -357,7 +359,25 @@ def format_base2new(blocks, root, keyword="accuracy"):
         table = [[method, str(n), *_pct(avg)] for method, n, avg in averages]
         headers = ["Method", "Datasets", "Base", "New", "H"]
         lines.append(tabulate(table, headers=headers, colalign=COLALIGN, disable_numparse=True))
+        lines.append("")
+        lines.extend(format_side_by_side(blocks))
     return "\n".join(lines).rstrip("\n")
+
+
+def format_side_by_side(blocks):
+    """Every method in a column: "Base / New / H" per data set (and their averages), [i] = method i."""
+    blocks = [b for b in blocks if b.rows]
+    datasets = sorted({r.dataset for b in blocks for r in b.rows})
+    cells = [{r.dataset: r for r in b.rows} for b in blocks]
+    lines = ["Side by side: Base / New / H, columns [i] are the methods listed below"]
+    table = []
+    for dataset in datasets:
+        table.append([dataset] + [" / ".join(_pct(c[dataset])) if dataset in c else "-" for c in cells])
+    table.append(["Average"] + [" / ".join(_pct(b.average())) for b in blocks])
+    headers = ["Dataset"] + [f"[{i}]" for i in range(1, len(blocks) + 1)]
+    lines.append(tabulate(table, headers=headers, disable_numparse=True))
+    lines.extend(f"[{i}] {b.method}" for i, b in enumerate(blocks, 1))
+    return lines
 
 
 def build_parser():

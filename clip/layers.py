@@ -95,29 +95,31 @@ class ResidualAttentionBlock(nn.Module):
             )
         )
         self.ln_2 = LayerNorm(d_model)
-        self.prompt_start = None  # where VPT_shallow goes in the block input, once added
 
-    def add_prompt(self, n_ctx, start):
-        """A deep prompt (IVLP): ``VPT_shallow`` [n_ctx, W], N(0, 0.02), replaces the n_ctx input
-        tokens from position ``start`` (negative: counted from the end) at every forward."""
+    def add_prompt(self, n_ctx):
+        """A deep prompt (IVLP) kept in the block: ``VPT_shallow`` [n_ctx, W], N(0, 0.02), the
+        reference's name. The transformer writes it over n_ctx input tokens at every forward."""
         self.VPT_shallow = nn.Parameter(torch.empty(n_ctx, self.ln_1.normalized_shape[0]).normal_(std=0.02))
-        self.prompt_start = start
 
-    def insert_prompt(self, x):
-        """x [B, N, W] with this block's deep prompt written over its n_ctx tokens (or x unchanged)."""
-        if self.prompt_start is None:
+    @property
+    def own_prompt(self):
+        return getattr(self, "VPT_shallow", None)
+
+    @staticmethod
+    def insert_prompt(x, prompt, start):
+        """x [B, N, W] with ``prompt`` [n, W] written over its tokens start .. start+n (or x unchanged)."""
+        if prompt is None:
             return x
-        n_ctx = self.VPT_shallow.shape[0]
-        start = self.prompt_start % x.shape[1]
-        if start + n_ctx > x.shape[1]:
+        n_ctx = prompt.shape[0]
+        if not 0 <= start <= x.shape[1] - n_ctx:
             raise ValueError(f"A deep prompt of {n_ctx} tokens at position {start} does not fit {x.shape[1]} tokens")
-        prompt = self.VPT_shallow.to(x.dtype).expand(x.shape[0], -1, -1)  # [B, n_ctx, W]
+        prompt = prompt.to(x.dtype).expand(x.shape[0], -1, -1)  # [B, n_ctx, W]
         return torch.cat([x[:, :start], prompt, x[:, start + n_ctx :]], dim=1)
 
-    def forward(self, x, causal=False, return_cls_attn=False, use_prompts=True):
-        # x: [B, N, W]
+    def forward(self, x, causal=False, return_cls_attn=False, use_prompts=True, prompt=None, start=0):
+        # x: [B, N, W]; prompt: None or [n, W], the deep prompt written at ``start`` first
         if use_prompts:
-            x = self.insert_prompt(x)
+            x = self.insert_prompt(x, prompt, start)
         attn_out = fused_attention(self.attn, self.ln_1(x), causal, return_cls_attn)
         if return_cls_attn:
             attn_out, cls_attn = attn_out
@@ -125,15 +127,15 @@ class ResidualAttentionBlock(nn.Module):
         x = x + self.mlp(self.ln_2(x))
         return (x, cls_attn) if return_cls_attn else x
 
-    def forward_shared_prefix(self, prefix, rows):
+    def forward_shared_prefix(self, prefix, rows, prompt=None, start=1):
         """The block on causal sequences sharing a prefix: prefix [1, P, W], rows [C, S, W].
 
         A deep prompt must lie inside the prefix (text prompts replace positions 1..n_ctx).
         """
-        if self.prompt_start is not None:
-            if not 0 <= self.prompt_start <= prefix.shape[1] - self.VPT_shallow.shape[0]:
+        if prompt is not None:
+            if start + prompt.shape[0] > prefix.shape[1]:
                 raise ValueError("forward_shared_prefix needs the deep prompt inside the shared prefix")
-            prefix = self.insert_prompt(prefix)
+            prefix = self.insert_prompt(prefix, prompt, start)
         attn_prefix, attn_rows = shared_prefix_attention(self.attn, self.ln_1(prefix), self.ln_1(rows))
         prefix, rows = prefix + attn_prefix, rows + attn_rows
         return prefix + self.mlp(self.ln_2(prefix)), rows + self.mlp(self.ln_2(rows))
@@ -149,25 +151,48 @@ class Transformer(nn.Module):
         self.causal = causal
         self.resblocks = nn.Sequential(*[ResidualAttentionBlock(width, heads) for _ in range(layers)])
 
-    def add_deep_prompts(self, n_ctx, depth, start):
-        """IVLP deep prompts: blocks 1 .. depth-1 each get n_ctx learnable tokens that replace the
-        tokens at ``start`` of their input (block 0 sees the prompts its caller put in the input).
-        Text: start 1 (after SOS); vision: start -n_ctx (the prompts appended after the patches)."""
+    def add_deep_prompts(self, n_ctx, depth):
+        """IVLP deep prompts kept in the blocks: blocks 1 .. depth-1 each get n_ctx learnable tokens
+        (block 0 sees the prompts its caller put in the input)."""
         if not 0 <= depth <= self.layers:
             raise ValueError(f"Prompt depth {depth} must lie in [0, {self.layers}] (the number of blocks)")
         for block in list(self.resblocks)[1:depth]:
-            block.add_prompt(n_ctx, start)
+            block.add_prompt(n_ctx)
 
-    def forward(self, x, return_cls_attn=False, use_prompts=True):
+    def prompt_start(self, n_ctx, length):
+        """Where a block's deep prompt of n_ctx tokens goes in a sequence of ``length`` tokens:
+        text prompts follow SOS (position 1), vision prompts are the last n_ctx tokens."""
+        return 1 if self.causal else length - n_ctx
+
+    def block_prompts(self, deep_prompts=None, use_prompts=True):
+        """The deep prompt each block writes into its input (None: none).
+
+        ``deep_prompts`` (MaPLe: computed at call time) go to blocks 1, 2, ... in order; without
+        them each block uses the prompt it holds (IVLP's VPT_shallow), if any.
+        """
+        blocks = list(self.resblocks)
+        if not use_prompts:
+            return [None] * len(blocks)
+        if deep_prompts is None:
+            return [block.own_prompt for block in blocks]
+        deep_prompts = list(deep_prompts)
+        if len(deep_prompts) > len(blocks) - 1:
+            raise ValueError(f"{len(deep_prompts)} deep prompts do not fit blocks 1 .. {len(blocks) - 1}")
+        return [None] + deep_prompts + [None] * (len(blocks) - 1 - len(deep_prompts))
+
+    def forward(self, x, return_cls_attn=False, use_prompts=True, deep_prompts=None):
         """x [B, N, W] -> [B, N, W] (and the last block's CLS attention [B, N] if asked).
 
-        ``use_prompts=False`` runs the pre-trained transformer, ignoring any deep prompts.
+        ``deep_prompts``: prompts for blocks 1, 2, ... passed at call time (see block_prompts);
+        ``use_prompts=False`` runs the pre-trained transformer, ignoring every deep prompt.
         """
         cls_attn = None
-        last = len(self.resblocks) - 1
-        for i, block in enumerate(self.resblocks):
+        prompts = self.block_prompts(deep_prompts, use_prompts)
+        last = len(prompts) - 1
+        for i, (block, prompt) in enumerate(zip(self.resblocks, prompts)):
+            start = 0 if prompt is None else self.prompt_start(prompt.shape[0], x.shape[1])
             if return_cls_attn and i == last:
-                x, cls_attn = block(x, self.causal, return_cls_attn=True, use_prompts=use_prompts)
+                x, cls_attn = block(x, self.causal, return_cls_attn=True, prompt=prompt, start=start)
             else:
-                x = block(x, self.causal, use_prompts=use_prompts)
+                x = block(x, self.causal, prompt=prompt, start=start)
         return (x, cls_attn) if return_cls_attn else x

@@ -18,25 +18,26 @@ RELEASE_EXTRAS = ("input_resolution", "context_length", "vocab_size")  # stored 
 MHA_TENSORS = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_bias", "bias_k", "bias_v")
 
 
-def encode_text_embeddings(text_module, embeddings, tokenized):
+def encode_text_embeddings(text_module, embeddings, tokenized, deep_prompts=None):
     """Text features [C, D] from token embeddings [C, ctx, width] and their ids [C, ctx].
 
     ``text_module`` is a CLIP model or anything holding its transformer, positional_embedding,
     ln_final, text_projection and dtype. The sequence is cut after the last EOT position of the
     batch: under the causal mask no position up to an EOT attends to a later one, so the
     features equal those of the full-length run. Deep text prompts, if the transformer has
-    them, replace their positions at each block input.
+    them (or ``deep_prompts`` for blocks 1, 2, ... given at call time), replace their
+    positions at each block input.
     """
     eot = tokenized.argmax(dim=-1)  # [C]: EOT has the largest id
     length = int(eot.max()) + 1
     dtype = text_module.dtype
     x = embeddings[:, :length].type(dtype) + text_module.positional_embedding[:length].type(dtype)  # [C, n, width]
-    x = text_module.transformer(x)
+    x = text_module.transformer(x, deep_prompts=deep_prompts)
     x = text_module.ln_final(x).type(dtype)
     return x[torch.arange(x.shape[0], device=x.device), eot] @ text_module.text_projection  # [C, D]
 
 
-def encode_text_shared_prefix(text_module, prefix, rows, tokenized):
+def encode_text_shared_prefix(text_module, prefix, rows, tokenized, deep_prompts=None):
     """encode_text_embeddings for prompts that all start with the same tokens, computed once.
 
     prefix: [P, width] embeddings shared by every prompt (e.g. SOS + a generic learned context);
@@ -53,8 +54,9 @@ def encode_text_shared_prefix(text_module, prefix, rows, tokenized):
     pos = text_module.positional_embedding.type(dtype)
     x_prefix = (prefix.type(dtype) + pos[:n_prefix]).unsqueeze(0)  # [1, P, width]
     x_rows = rows[:, : length - n_prefix].type(dtype) + pos[n_prefix:length]  # [C, S, width]
-    for block in text_module.transformer.resblocks:
-        x_prefix, x_rows = block.forward_shared_prefix(x_prefix, x_rows)
+    transformer = text_module.transformer
+    for block, prompt in zip(transformer.resblocks, transformer.block_prompts(deep_prompts)):
+        x_prefix, x_rows = block.forward_shared_prefix(x_prefix, x_rows, prompt, start=1)
     x_rows = text_module.ln_final(x_rows).type(dtype)
     return x_rows[torch.arange(x_rows.shape[0], device=x_rows.device), eot - n_prefix] @ text_module.text_projection
 
@@ -160,7 +162,7 @@ def add_ivlp_prompts(model, vision_ctx, vision_depth, text_ctx, text_depth):
             f"IVLP needs a text prompt depth of at least 1 (the learned context), got {text_depth}"
         )
     model.visual.add_prompts(vision_ctx, vision_depth)
-    model.transformer.add_deep_prompts(text_ctx, text_depth, start=1)
+    model.transformer.add_deep_prompts(text_ctx, text_depth)
     return model
 
 

@@ -52,29 +52,31 @@ class VisionTransformer(nn.Module):
             raise ValueError(f"The number of vision prompt tokens must be positive, got {n_ctx}")
         width = self.conv1.weight.shape[0]
         self.VPT = nn.Parameter(torch.empty(n_ctx, width).normal_(std=0.02))
-        self.transformer.add_deep_prompts(n_ctx, depth, start=-n_ctx)
+        self.transformer.add_deep_prompts(n_ctx, depth)
 
-    @property
-    def num_prompts(self):
-        vpt = getattr(self, "VPT", None)
-        return 0 if vpt is None else vpt.shape[0]
-
-    def forward(self, x, return_local=False, use_prompts=True):
+    def forward(self, x, return_local=False, use_prompts=True, shallow_prompt=None, deep_prompts=None):
         """Global image features [B, D]; with ``return_local`` (global, tokens [B, L, D], cls_attn [B, L-1]).
 
-        Prompt tokens, if any, take part in attention but are left out of the returned tokens and
-        of the CLS attention row (it covers the L-1 patches). ``use_prompts=False`` runs the
-        pre-trained encoder, as if no prompt had been added.
+        Prompts: ``shallow_prompt`` [n, width] appended after the patches and ``deep_prompts``
+        for blocks 1, 2, ... when given at call time (MaPLe), else the encoder's own (IVLP's VPT
+        and VPT_shallow). Prompt tokens take part in attention but are left out of the returned
+        tokens and of the CLS attention row (it covers the L-1 patches) at every depth.
+        ``use_prompts=False`` runs the pre-trained encoder, as if no prompt had been added.
         """
         x = self.embed(x)  # [B, L, width]
-        n_prompts = self.num_prompts if use_prompts else 0
+        if shallow_prompt is None:
+            shallow_prompt = getattr(self, "VPT", None)
+        if not use_prompts:
+            shallow_prompt = None
+        n_prompts = 0 if shallow_prompt is None else shallow_prompt.shape[0]
         if n_prompts:
-            x = torch.cat([x, self.VPT.to(x.dtype).expand(x.shape[0], -1, -1)], dim=1)  # [B, L + n, width]
+            x = torch.cat([x, shallow_prompt.to(x.dtype).expand(x.shape[0], -1, -1)], dim=1)  # [B, L + n, width]
         x = self.ln_pre(x)
+        kwargs = dict(use_prompts=use_prompts, deep_prompts=deep_prompts)
         if not return_local:
-            x = self.transformer(x, use_prompts=use_prompts)
+            x = self.transformer(x, **kwargs)
             return self.ln_post(x[:, 0, :]) @ self.proj  # [B, D]
-        x, cls_attn = self.transformer(x, return_cls_attn=True, use_prompts=use_prompts)
+        x, cls_attn = self.transformer(x, return_cls_attn=True, **kwargs)
         length = x.shape[1] - n_prompts
         tokens = self.ln_post(x[:, :length]) @ self.proj  # [B, L, D]: every image token of the last block
         return tokens[:, 0, :], tokens, cls_attn[:, 1:length]  # global [B, D], tokens, CLS->patches [B, L-1]

@@ -11,7 +11,6 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
-import torch.nn as nn
 from tqdm import tqdm
 
 from .data import DataManager
@@ -61,6 +60,7 @@ class TrainerBase:
         self._optims = OrderedDict()
         self._scheds = OrderedDict()
         self._writer = None
+        self.scaler = None  # the GradScaler of mixed precision (PREC amp), set by the trainer
 
     # ----- model registry -------------------------------------------------------------
     def register_model(self, name="model", model=None, optim=None, sched=None):
@@ -114,7 +114,7 @@ class TrainerBase:
     # ----- saving / loading ---------------------------------------------------------
     def run_state(self):
         """What a resumed run needs besides the models: RNG states and the loss scaler (see README "Resume guarantees")."""
-        scaler = getattr(self, "scaler", None)
+        scaler = self.scaler
         return {"rng_state": capture_rng_state(), "scaler": scaler.state_dict() if scaler is not None else None}
 
     def restore_run_state(self, checkpoint):
@@ -122,7 +122,7 @@ class TrainerBase:
             print("Note: the checkpoint holds no RNG state (an older file): the resumed draws differ from an uninterrupted run")
         else:
             restore_rng_state(checkpoint["rng_state"])
-        scaler = getattr(self, "scaler", None)
+        scaler = self.scaler
         if scaler is not None and checkpoint.get("scaler") is not None:
             scaler.load_state_dict(checkpoint["scaler"])
 
@@ -195,34 +195,45 @@ class TrainerBase:
             else:
                 raise KeyError(f'Unknown model mode "{mode}" (use "train", "test" or "eval")')
 
-    def update_lr(self, names=None):
+    def _unique(self, registry, names):
+        """The distinct non-None objects of ``registry`` for ``names``: an optimizer or scheduler
+        registered under two names (a model and its cache) is stepped once."""
+        found = []
         for name in self.get_model_names(names):
-            if self._scheds[name] is not None:
-                self._scheds[name].step()
+            item = registry[name]
+            if item is not None and all(item is not other for other in found):
+                found.append(item)
+        return found
+
+    def update_lr(self, names=None):
+        for sched in self._unique(self._scheds, names):
+            sched.step()
 
     def detect_anomaly(self, loss):
         """Remember a NaN/inf loss; TrainerX.run_epoch stops right after the step, naming the loss parts."""
         if not torch.isfinite(loss).all():
             self.nonfinite_loss = True
 
-    def model_zero_grad(self, names=None):
-        for name in self.get_model_names(names):
-            if self._optims[name] is not None:
-                self._optims[name].zero_grad()
-
-    def model_backward(self, loss):
-        self.detect_anomaly(loss)
-        loss.backward()
-
-    def model_update(self, names=None):
-        for name in self.get_model_names(names):
-            if self._optims[name] is not None:
-                self._optims[name].step()
-
     def model_backward_and_update(self, loss, names=None):
-        self.model_zero_grad(names)
-        self.model_backward(loss)
-        self.model_update(names)
+        """Zero the gradients, back-propagate ``loss`` and step every distinct optimizer once.
+
+        With a GradScaler (PREC amp: the loss was computed under ``autocast()``) the backward
+        pass and the steps go through it, as detectron2's AMPTrainer; fp16 and fp32 update
+        plainly (fp16 is the reference's pure-half update).
+        """
+        optims = self._unique(self._optims, names)
+        for optim in optims:
+            optim.zero_grad()
+        if self.scaler is None:
+            self.detect_anomaly(loss)
+            loss.backward()
+            for optim in optims:
+                optim.step()
+            return
+        self.scaler.scale(loss).backward()
+        for optim in optims:
+            self.scaler.step(optim)
+        self.scaler.update()
 
     # ----- tensorboard -----------------------------------------------------------------
     def init_writer(self, log_dir):
@@ -469,6 +480,10 @@ class SimpleTrainer(TrainerBase):
     def model_inference(self, input):
         return self.model(input)
 
+    def autocast(self):
+        """The forward pass's precision context: autocast when a GradScaler is set (PREC amp)."""
+        return torch.autocast(device_type=self.device.type, enabled=self.scaler is not None)
+
     def parse_batch_test(self, batch):
         return batch["img"].to(self.device), batch["label"].to(self.device)
 
@@ -495,6 +510,8 @@ class TrainerX(SimpleTrainer):
             loss_summary = self.forward_backward(batch)
             if self.nonfinite_loss or nonfinite_parts(loss_summary):
                 self.stop_on_nonfinite_loss(loss_summary)
+            if (self.batch_idx + 1) == self.num_batches:
+                self.update_lr()  # once per epoch, after the last batch (Dassl trainers' timing)
             batch_time.update(time.time() - end)
             losses.update(loss_summary)
 

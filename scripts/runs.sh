@@ -219,3 +219,63 @@ kd_xd_train() {
         TRAINER.MODAL cross \
         $(teacher_opts) "$@"
 }
+
+# src_xd_train TRAINER CFG DATASET SEED [opts]: the multimodal-prompt-learning cross-dataset source run
+# (DATASET is imagenet there), 16 shots of all classes.
+src_xd_train() {
+    local trainer=$1 cfg=$2 dataset=$3 seed=$4; shift 4
+    local shots=${SHOTS:-16}
+    local dir=${OUTPUT}/${dataset}/${trainer}/${cfg}_${shots}shots/seed${seed}
+    skip_if_exists "$dir" && return 0
+    run_train "$trainer" "$cfg" "$dataset" "$seed" "$dir" DATASET.NUM_SHOTS "${shots}" "$@"
+}
+
+# src_xd_test TRAINER CFG LOADEP DATASET SEED [opts]: the ImageNet model of src_xd_train on DATASET.
+src_xd_test() {
+    local trainer=$1 cfg=$2 loadep=$3 dataset=$4 seed=$5; shift 5
+    local shots=${SHOTS:-16} source=${SOURCE:-imagenet}
+    local dir=${OUTPUT}/evaluation/${trainer}/${cfg}_${shots}shots/${dataset}/seed${seed}
+    skip_if_exists "$dir" && return 0
+    run_eval "$trainer" "$cfg" "$dataset" "$seed" "$dir" "${OUTPUT}/${source}/${trainer}/${cfg}_${shots}shots/seed${seed}" \
+        "$loadep" "xd_train.sh ${source} ${seed}" "$@"
+}
+
+# ----- TextRefiner on a host: HOST (default CoOp) picks the prompt learner it refines ----------
+# A host is one line here: its output layout (coop: CoOp's folders, src: multimodal-prompt-learning's,
+# kd: PromptKD's) and its default configs/trainers/TextRefiner/<CFG>.yaml for base2new and xd;
+# plus its adapter in trainers/textrefiner/ (the trainer's TRAINER.TF.HOST).
+tf_host() {  # tf_host HOST -> "LAYOUT BASE2NEW_CFG XD_CFG"
+    case "$1" in
+        CoOp) echo "coop vit_b16_ep10_ctxv1 vit_b16_ep10_ctxv1" ;;
+        PromptKD) echo "kd vit_b16_c2_ep20_batch8_4+4ctx vit_b16_c2_ep20_batch8_4+4ctx_cross_datasets" ;;
+        IVLP) echo "src ivlp_vit_b16_c2_ep5_batch4_2+2ctx ivlp_vit_b16_c2_ep5_batch4_2+2ctx" ;;
+        MaPLe) echo "src maple_vit_b16_c2_ep5_batch4_2ctx maple_vit_b16_c2_ep5_batch4_2ctx_cross_datasets" ;;
+        PromptSRC) echo "src promptsrc_vit_b16_c2_ep20_batch4_4+4ctx promptsrc_vit_b16_c2_ep20_batch4_4+4ctx_cross_datasets" ;;
+        *)
+            echo "Unknown HOST \"$1\": TextRefiner runs on CoOp, PromptKD, IVLP, MaPLe, PromptSRC (set HOST to one of them)" >&2
+            return 2 ;;
+    esac
+}
+
+# tf_run STEP [args]: TextRefiner's STEP (base2new_train, base2new_test, xd_train, xd_test) on $HOST.
+tf_run() {
+    local step=$1; shift
+    local host=${HOST:-CoOp} spec layout b2n_cfg xd_cfg
+    spec=$(tf_host "$host") || exit 2
+    read -r layout b2n_cfg xd_cfg <<< "$spec"
+    local host_opt=(TRAINER.TF.HOST "$host")
+    case "${layout}:${step}" in
+        coop:base2new_train) base2new_train TextRefiner "${CFG:-$b2n_cfg}" 4 "$@" "${host_opt[@]}" ;;
+        coop:base2new_test) base2new_test TextRefiner "${CFG:-$b2n_cfg}" 4 "${LOADEP:-best}" "$@" "${host_opt[@]}" ;;
+        coop:xd_train) xd_train TextRefiner "${CFG:-$xd_cfg}" "$@" "${host_opt[@]}" ;;
+        coop:xd_test) xd_test TextRefiner "${CFG:-$xd_cfg}" "${LOADEP:-10}" "$@" "${host_opt[@]}" ;;
+        src:base2new_train) promptsrc_base2new_train TextRefiner "${CFG:-$b2n_cfg}" "$@" "${host_opt[@]}" ;;
+        src:base2new_test) promptsrc_base2new_test TextRefiner "${CFG:-$b2n_cfg}" "${LOADEP:-last}" "$@" "${host_opt[@]}" ;;
+        src:xd_train) src_xd_train TextRefiner "${CFG:-$xd_cfg}" "${SOURCE:-imagenet}" "$@" "${host_opt[@]}" ;;
+        src:xd_test) src_xd_test TextRefiner "${CFG:-$xd_cfg}" "${LOADEP:-last}" "$@" "${host_opt[@]}" ;;
+        kd:base2new_train) kd_base2new_train TextRefiner "${CFG:-$b2n_cfg}" "${SHOTS:-16}" "$@" "${host_opt[@]}" ;;
+        kd:base2new_test) kd_base2new_test TextRefiner "${CFG:-$b2n_cfg}" "${SHOTS:-16}" "${LOADEP:-best}" "$@" "${host_opt[@]}" ;;
+        kd:xd_train) kd_xd_train TextRefiner "${CFG:-$xd_cfg}" "$@" "${host_opt[@]}" ;;
+        *) echo "TextRefiner on ${host} has no ${step} step" >&2; exit 2 ;;
+    esac
+}

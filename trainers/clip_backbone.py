@@ -30,11 +30,6 @@ def load_clip(cfg, prec, device):
     return model.to(device)
 
 
-def autocast(device, enabled):
-    """Mixed precision context for PREC amp (CUDA only; resolve_precision rules out CPU)."""
-    return torch.autocast(device_type=device.type, enabled=enabled)
-
-
 def half_like_reference(module):
     """fp16 convs/linears, fp32 BatchNorm: what the reference's convert_weights leaves of a head."""
     for m in module.modules():
@@ -47,23 +42,3 @@ def make_scaler(prec, device):
     """The GradScaler of PREC amp (None otherwise)."""
     return torch.amp.GradScaler(device.type) if prec == "amp" else None
 
-
-def optimizer_step(trainer, compute):
-    """One update of ``trainer.optim`` on the loss of ``compute() -> (loss, *outputs)``.
-
-    PREC amp runs ``compute`` under autocast and steps through ``trainer.scaler``; fp16 and
-    fp32 run it as is (the reference's pure-half update for fp16). Returns compute's result.
-    """
-    if trainer.prec == "amp":
-        with autocast(trainer.device, enabled=True):
-            result = compute()
-        trainer.optim.zero_grad()
-        trainer.scaler.scale(result[0]).backward()
-        trainer.scaler.step(trainer.optim)
-        trainer.scaler.update()
-        return result
-    result = compute()
-    trainer.optim.zero_grad()
-    trainer.model_backward(result[0])
-    trainer.optim.step()
-    return result

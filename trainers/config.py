@@ -1,5 +1,8 @@
-"""Config keys the CoOp-family trainers add to the default tree (the reference's extend_cfg)."""
+"""The config tree's extension (the reference's extend_cfg): each method's keys, TextRefiner's and the data protocol's from their owners."""
+from datasets.config import extend_data_cfg
 from engine.config import CfgNode
+
+from .textrefiner.config import extend_tf_cfg
 
 
 def _node(**kwargs):
@@ -18,32 +21,20 @@ def _ivlp_keys():
 
 
 def extend_cfg(cfg):
-    """Add TRAINER.COOP / COCOOP / TF / PROMPTSRC / PROMPTKD / MODAL and DATASET.SUBSAMPLE_CLASSES
-    with the reference defaults.
-
-    TRAINER.TF also holds every TextRefiner constant (reference values), so ablations are
-    YAML edits. Its N_CTX/CSC/CTX_INIT/PREC/CLASS_TOKEN_POSITION exist because the
-    reference YAMLs may set them; like the reference, the prompt learner reads TRAINER.COOP.
-    """
+    """Add every method's TRAINER.<KEY> node (reference defaults), TextRefiner's TRAINER.TF and the
+    data protocol keys (DATASET.SUBSAMPLE_CLASSES, TRAINER.MODAL)."""
     cfg.TRAINER.COOP = _node(**_prompt_keys())
     cfg.TRAINER.COCOOP = _node(N_CTX=16, CTX_INIT="", PREC="fp16")
-    cfg.TRAINER.TF = _node(
-        **_prompt_keys(),
-        HOST="CoOp",  # the prompt learner TextRefiner refines
-        BALANCE=50.0,  # local (semantic) loss weight is 1 / BALANCE   (--loss-factor)
-        DISTILL=20.0,  # regularisation loss weight                    (--distill-factor)
-        MEMORY_SIZE=25,  # local cache entries                         (--memory-size)
-        ALPHA=0.2,  # weight of the cache read in the refined text     (--alpha)
-        MOMENTUM=0.8,  # cache write momentum
-        TOPK=5,  # patches picked by the CLS attention
-        LOCAL_FEATURES=("cls", "topk", "mean"),  # local features fed to the semantic loss
-        LAYER=-1,  # visual block whose tokens feed the refiner (only -1 is supported)
+    extend_tf_cfg(cfg, _prompt_keys())
+    cfg.TRAINER.IVLP = _node(
+        N_CTX_VISION=2, N_CTX_TEXT=2, CTX_INIT="a photo of a", PREC="fp16", PROMPT_DEPTH_VISION=9, PROMPT_DEPTH_TEXT=9
     )
+    cfg.TRAINER.MAPLE = _node(N_CTX=2, CTX_INIT="a photo of a", PREC="fp16", PROMPT_DEPTH=9)
     cfg.TRAINER.PROMPTSRC = _node(**_ivlp_keys(), TEXT_LOSS_WEIGHT=25, IMAGE_LOSS_WEIGHT=10, GPA_MEAN=15, GPA_STD=1)
     cfg.TRAINER.PROMPTKD = _node(
         **_ivlp_keys(),
-        PROJECT_LAYER=2,  # read by no code, as in the reference
-        CE_WEIGHT=0.0,  # read by no code, as in the reference
+        PROJECT_LAYER=2,  # read by no code, as in the reference (its YAMLs set it)
+        CE_WEIGHT=0.0,  # read by no code, as in the reference (its YAMLs set it)
         KD_WEIGHT=1.0,
         TEMPERATURE=1.0,
         TEACHER_NAME="ViT-L/14",  # the teacher's CLIP backbone
@@ -51,8 +42,5 @@ def extend_cfg(cfg):
         # the PromptSRC teacher checkpoint; "" = the reference's place under teacher_model/ (see README)
         TEACHER_CKPT="",
     )
-    # PromptKD's data protocol: "base2novel" or "cross" (distillation data, see datasets/splits.py);
-    # "" keeps the CoOp protocol. The data sets key on this, never on the trainer's name.
-    cfg.TRAINER.MODAL = ""
-    cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new
+    extend_data_cfg(cfg)
     return cfg

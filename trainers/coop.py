@@ -6,12 +6,10 @@ import torch.nn.functional as F
 import clip
 from clip.model import encode_text_embeddings, encode_text_shared_prefix
 from clip.tokenizer import encode as bpe_encode
-from engine import TRAINER_REGISTRY, TrainerX
+from engine import TRAINER_REGISTRY
 from engine.metrics import compute_accuracy
-from engine.optim import build_lr_scheduler, build_optimizer
-from engine.utils import load_pretrained_weights
 
-from .clip_backbone import load_clip, make_scaler, optimizer_step, resolve_precision
+from .prompt_trainer import CheckpointKeys, PromptTrainer
 
 CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
 
@@ -134,13 +132,13 @@ class TextEncoder(nn.Module):
         self.text_projection = clip_model.text_projection
         self.dtype = clip_model.dtype
 
-    def forward(self, prompts, tokenized_prompts):
+    def forward(self, prompts, tokenized_prompts, deep_prompts=None):
         # prompts: [n_cls, 77, width]; tokenized_prompts: [n_cls, 77] (EOT has the largest id)
-        return encode_text_embeddings(self, prompts, tokenized_prompts)  # [n_cls, D]
+        return encode_text_embeddings(self, prompts, tokenized_prompts, deep_prompts)  # [n_cls, D]
 
-    def forward_shared_prefix(self, prefix, rows, tokenized_prompts):
+    def forward_shared_prefix(self, prefix, rows, tokenized_prompts, deep_prompts=None):
         # prefix: [P, width] common to all prompts; rows: [n_cls, 77 - P, width]
-        return encode_text_shared_prefix(self, prefix, rows, tokenized_prompts)  # [n_cls, D]
+        return encode_text_shared_prefix(self, prefix, rows, tokenized_prompts, deep_prompts)  # [n_cls, D]
 
 
 class CustomCLIP(nn.Module):
@@ -161,16 +159,21 @@ class CustomCLIP(nn.Module):
         self.dtype = clip_model.dtype
         self._frozen_text = None  # normalised text features while evaluating
 
+    def text_deep_prompts(self):
+        """Deep text prompts passed at call time (MaPLe), or None: those the blocks hold, if any."""
+        return None
+
     def text_features(self):
         """Normalised class text features [n_cls, D] from the current context."""
         if self._frozen_text is not None:
             return self._frozen_text
         prefix = self.prompt_learner.shared_prefix()
+        deep = self.text_deep_prompts()
         if prefix is None:
-            features = self.text_encoder(self.prompt_learner(), self.tokenized_prompts)
+            features = self.text_encoder(self.prompt_learner(), self.tokenized_prompts, deep)
         else:
             rows = self.prompt_learner.token_suffix
-            features = self.text_encoder.forward_shared_prefix(prefix, rows, self.tokenized_prompts)
+            features = self.text_encoder.forward_shared_prefix(prefix, rows, self.tokenized_prompts, deep)
         return features / features.norm(dim=-1, keepdim=True)
 
     @torch.no_grad()
@@ -182,64 +185,42 @@ class CustomCLIP(nn.Module):
     def unfreeze_text(self):
         self._frozen_text = None
 
+    def encode_image(self, image, **kwargs):
+        """Image features [B, D] of the (prompted) image encoder; kwargs: see VisionTransformer.forward."""
+        return self.image_encoder(image.type(self.dtype), **kwargs)
+
+    def encode_image_local(self, image):
+        """Global feature [B, D], last-block tokens [B, L, D] and CLS attention [B, L-1] (ViT)."""
+        return self.encode_image(image, return_local=True)
+
     def forward(self, image):
-        image_features = self.image_encoder(image.type(self.dtype))
+        image_features = self.encode_image(image)
         image_features = image_features / image_features.norm(dim=-1, keepdim=True)
         text_features = self.text_features()
         return self.logit_scale.exp() * image_features @ text_features.t()  # [B, n_cls]
 
 
 @TRAINER_REGISTRY.register()
-class CoOp(TrainerX):
+class CoOp(PromptTrainer):
     prompt_key = "COOP"
+    log_trainable = False
 
-    @property
-    def prompt_cfg(self):
-        return self.cfg.TRAINER[self.prompt_key]
+    def build_custom_clip(self, clip_model):
+        return CustomCLIP(self.prompt_cfg, self.cfg.INPUT.SIZE, self.dm.dataset.classnames, clip_model)
 
-    def check_cfg(self, cfg):
-        prec = cfg.TRAINER[self.prompt_key].PREC
-        if prec not in ("fp16", "fp32", "amp"):
-            raise ValueError(f'TRAINER.{self.prompt_key}.PREC must be fp16, fp32 or amp, got "{prec}"')
+    def is_trainable(self, name):
+        return "prompt_learner" in name
 
-    def build_model(self):
-        cfg = self.cfg
-        self.prec = resolve_precision(self.prompt_cfg.PREC, self.device)
-        clip_model = load_clip(cfg, self.prec, self.device)
+    def registered_module(self):
+        return self.model.prompt_learner
 
-        print("Building custom CLIP")
-        self.model = CustomCLIP(self.prompt_cfg, cfg.INPUT.SIZE, self.dm.dataset.classnames, clip_model)
-        print("Turning off gradients in both the image and the text encoder")
-        for name, param in self.model.named_parameters():
-            if "prompt_learner" not in name:
-                param.requires_grad_(False)
-        if cfg.MODEL.INIT_WEIGHTS:
-            load_pretrained_weights(self.model.prompt_learner, cfg.MODEL.INIT_WEIGHTS)
-        self.model.to(self.device)
+    def init_weights_module(self):
+        return self.model.prompt_learner
 
-        self.optim = build_optimizer(self.model.prompt_learner, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_model("prompt_learner", self.model.prompt_learner, self.optim, self.sched)
-        self.scaler = make_scaler(self.prec, self.device)
+    def losses(self, image, label):
+        output = self.model(image)
+        return F.cross_entropy(output, label), {"acc": compute_accuracy(output, label)[0]}
 
-    def forward_backward(self, batch):
-        image, label = self.parse_batch_train(batch)
-
-        def compute():
-            output = self.model(image)
-            return F.cross_entropy(output, label), output
-
-        loss, output = optimizer_step(self, compute)
-        loss_summary = {"loss": loss.item(), "acc": compute_accuracy(output, label)[0].item()}
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()  # once per epoch, after the last batch (the reference's timing)
-        return loss_summary
-
-    def ignored_keys_on_load(self, name):
-        return ("token_prefix", "token_suffix")
-
-    def before_evaluation(self, split):
-        self.model.freeze_text()
-
-    def after_evaluation(self, split):
-        self.model.unfreeze_text()
+    def checkpoint_keys(self, name):
+        # the prompt learner's whole state; SOS / class-name embeddings are rebuilt from the class names
+        return CheckpointKeys("all", rebuilt=("token_prefix", "token_suffix"), load_unsaved=True)

@@ -1,17 +1,36 @@
-"""Independent vision-language prompting (IVLP): the prompted CLIP PromptSRC trains and PromptKD's
-teacher runs. The text context is the first text block's prompt; deep prompts live in the CLIP
-blocks themselves (clip.model.add_ivlp_prompts), so the model is clip/'s, not a copy.
+"""Independent vision-language prompting (IVLP, multimodal-prompt-learning's baseline): the
+prompted CLIP that IVLP and PromptSRC train and PromptKD's teacher runs. The text context is the
+first text block's prompt; deep prompts live in the CLIP blocks themselves
+(clip.model.add_ivlp_prompts), so the model is clip/'s, not a copy. The IVLP trainer: CE only.
 
 State-dict names are the reference's: ``prompt_learner.ctx``, ``image_encoder.VPT``,
 ``image_encoder.transformer.resblocks.{i}.VPT_shallow`` and
 ``text_encoder.transformer.resblocks.{i}.VPT_shallow``.
 """
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from clip.model import add_ivlp_prompts
+from engine import TRAINER_REGISTRY
 
 from .coop import CustomCLIP, PromptLearner, token_embeddings
+from .prompt_trainer import CheckpointKeys, PromptTrainer
+
+PROMPT_BUFFERS = ("prompt_learner.token_prefix", "prompt_learner.token_suffix")
+
+
+def initial_ivlp_context(n_ctx, ctx_init, clip_model):
+    """[n_ctx, d] context and its words: the CTX_INIT embeddings when n_ctx <= 4 (the reference's
+    rule; with fewer context tokens than words the rest stay fixed text), else N(0, 0.02)."""
+    if ctx_init and n_ctx <= 4:
+        ctx_init = ctx_init.replace("_", " ")
+        return token_embeddings(clip_model, ctx_init)[1 : 1 + n_ctx], ctx_init
+    ctx_dim = clip_model.ln_final.weight.shape[0]
+    device = clip_model.token_embedding.weight.device
+    ctx_vectors = torch.empty(n_ctx, ctx_dim, dtype=clip_model.dtype, device=device)
+    nn.init.normal_(ctx_vectors, std=0.02)
+    return ctx_vectors, " ".join(["X"] * n_ctx)
 
 
 class VLPromptLearner(PromptLearner):
@@ -19,21 +38,8 @@ class VLPromptLearner(PromptLearner):
 
     @staticmethod
     def initial_context(prompt_cfg, n_cls, clip_model):
-        """[N_CTX_TEXT, d]: the CTX_INIT embeddings when N_CTX_TEXT <= 4 (the reference's rule), else N(0, 0.02).
-
-        With fewer context tokens than init words, the remaining words stay fixed text.
-        """
-        n_ctx, ctx_init = prompt_cfg.N_CTX_TEXT, prompt_cfg.CTX_INIT
-        if ctx_init and n_ctx <= 4:
-            ctx_init = ctx_init.replace("_", " ")
-            ctx_vectors = token_embeddings(clip_model, ctx_init)[1 : 1 + n_ctx]
-            prompt_prefix = ctx_init
-        else:
-            ctx_dim = clip_model.ln_final.weight.shape[0]
-            device = clip_model.token_embedding.weight.device
-            ctx_vectors = torch.empty(n_ctx, ctx_dim, dtype=clip_model.dtype, device=device)
-            nn.init.normal_(ctx_vectors, std=0.02)
-            prompt_prefix = " ".join(["X"] * n_ctx)
+        n_ctx = prompt_cfg.N_CTX_TEXT
+        ctx_vectors, prompt_prefix = initial_ivlp_context(n_ctx, prompt_cfg.CTX_INIT, clip_model)
         print("Independent V-L design")
         print(f'Initial text context: "{prompt_prefix}"')
         print(f"Number of context words (tokens) for Language prompting: {n_ctx}")
@@ -74,3 +80,33 @@ class IVLPCLIP(CustomCLIP):
 def is_prompt(name):
     """The IVLP parameters a trainer updates: the text context and every VPT* tensor."""
     return name.startswith("prompt_learner.ctx") or "VPT" in name
+
+
+@TRAINER_REGISTRY.register()
+class IVLP(PromptTrainer):
+    """Deep prompts in both encoders, trained with CE. Checkpoints: ``VLPromptLearner/`` (the prompts)."""
+
+    prompt_key = "IVLP"
+    model_name = "VLPromptLearner"
+    optimize_all_parameters = True  # as the reference, which hands the optimizer the whole model
+
+    def check_cfg(self, cfg):
+        super().check_cfg(cfg)
+        if cfg.TRAINER[self.prompt_key].PROMPT_DEPTH_TEXT < 1:
+            raise ValueError(
+                f"TRAINER.{self.prompt_key}.PROMPT_DEPTH_TEXT must be >= 1 in independent V-L prompting "
+                "(the learned text context is the first text prompt)"
+            )
+
+    def build_custom_clip(self, clip_model):
+        return IVLPCLIP(self.prompt_cfg, self.cfg.INPUT.SIZE, self.dm.dataset.classnames, clip_model)
+
+    def is_trainable(self, name):
+        return is_prompt(name)
+
+    def losses(self, image, label):
+        return F.cross_entropy(self.model(image), label), {}
+
+    def checkpoint_keys(self, name):
+        # the prompts; reference checkpoints hold the whole model and load whole, as in the reference
+        return CheckpointKeys("trainable", unsaved=PROMPT_BUFFERS, load_unsaved=True)

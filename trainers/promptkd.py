@@ -14,12 +14,11 @@ import math
 import torch
 import torch.nn as nn
 
-from engine import TRAINER_REGISTRY, TrainerX
-from engine.optim import build_lr_scheduler, build_optimizer
-from engine.utils import load_pretrained_weights, trainable_state_dict
+from engine import TRAINER_REGISTRY
 
-from .clip_backbone import PRECISIONS, half_like_reference, load_clip, make_scaler, optimizer_step, resolve_precision
+from .clip_backbone import half_like_reference, load_clip
 from .ivlp import check_depths
+from .prompt_trainer import CheckpointKeys, PromptTrainer
 from .promptkd_teacher import load_teacher
 from .textrefiner.alignment import FeatureAlignment
 from .textrefiner.losses import kd_loss
@@ -43,23 +42,25 @@ class StudentCLIP(nn.Module):
         self.dtype = clip_model.dtype
         self.VPT_image_trans = FeatureAlignment(clip_model.visual.output_dim, teacher_dim)
 
+    def encode_image(self, image, **kwargs):
+        return self.image_encoder(image.type(self.dtype), **kwargs)
+
     def project(self, global_feat):
         """[B, d] student features -> normalised [B, teacher D]."""
         x = self.VPT_image_trans(global_feat)
         return x / x.norm(dim=-1, keepdim=True)
 
     def forward(self, image):
-        return self.project(self.image_encoder(image.type(self.dtype)))
+        return self.project(self.encode_image(image))
 
 
 @TRAINER_REGISTRY.register()
-class PromptKD(TrainerX):
+class PromptKD(PromptTrainer):
+    prompt_key = "PROMPTKD"
     model_name = "VLPromptLearner"
 
     def check_cfg(self, cfg):
-        kd = cfg.TRAINER.PROMPTKD
-        if kd.PREC not in PRECISIONS:
-            raise ValueError(f'TRAINER.PROMPTKD.PREC must be fp16, fp32 or amp, got "{kd.PREC}"')
+        super().check_cfg(cfg)
         if cfg.TRAINER.MODAL not in MODALS:
             raise ValueError(
                 f'{cfg.TRAINER.NAME} distils with TRAINER.MODAL "base2novel" or "cross" (its data protocol), '
@@ -68,43 +69,19 @@ class PromptKD(TrainerX):
             )
 
     # ----- building ----------------------------------------------------------------------
-    def build_model(self):
-        cfg, kd = self.cfg, self.cfg.TRAINER.PROMPTKD
-        classnames = self.dm.dataset.classnames
+    def load_clip_model(self):
+        kd, classnames = self.prompt_cfg, self.dm.dataset.classnames
         self.n_cls = len(classnames)
-        self.modal = cfg.TRAINER.MODAL
+        self.modal = self.cfg.TRAINER.MODAL
         self.temperature, self.kd_weight = kd.TEMPERATURE, kd.KD_WEIGHT
-        self.prec = resolve_precision(kd.PREC, self.device)
-        clip_model = load_clip(cfg, self.prec, self.device)
-        self.teacher = load_teacher(cfg, classnames, self.prec, self.device)
+        clip_model = load_clip(self.cfg, self.prec, self.device)
+        self.teacher = load_teacher(self.cfg, classnames, self.prec, self.device)
         with torch.no_grad():
             self.teacher_text = self.teacher.text_features()  # [C, D_t], normalised, all classes
+        return clip_model
 
-        print("Building custom CLIP")
-        self.model = StudentCLIP(clip_model, kd, self.teacher_text.shape[-1])
-        self.build_extra_modules()
-        if self.prec == "fp16":
-            self.to_reference_half()
-        print("Turning off gradients in both the image and the text encoder")
-        for name, param in self.model.named_parameters():
-            param.requires_grad_(self.is_trainable(name))
-        enabled = [name for module in self.trainable_modules() for name, p in module.named_parameters() if p.requires_grad]
-        print(f"Parameters to be updated: {enabled}")
-        print(f"Parameters count: {len(enabled)}")
-        if cfg.MODEL.INIT_WEIGHTS:
-            load_pretrained_weights(self.model, cfg.MODEL.INIT_WEIGHTS)
-        for module in self.trainable_modules():
-            module.to(self.device)
-
-        params = [p for module in self.trainable_modules() for p in module.parameters() if p.requires_grad]
-        self.optim = build_optimizer(params, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_models()
-        self.scaler = make_scaler(self.prec, self.device)
-        self._eval_text = None
-
-    def build_extra_modules(self):
-        """Modules a subclass adds next to the student (built before the optimizer)."""
+    def build_custom_clip(self, clip_model):
+        return StudentCLIP(clip_model, self.prompt_cfg, self.teacher_text.shape[-1])
 
     def to_reference_half(self):
         """PREC fp16: the heads get fp16 convs and fp32 BN, as the reference's convert_weights leaves them."""
@@ -113,13 +90,11 @@ class PromptKD(TrainerX):
     def is_trainable(self, name):
         return "VPT" in name
 
-    def trainable_modules(self):
-        return [self.model]
-
-    def register_models(self):
-        self.register_model(self.model_name, self.model, self.optim, self.sched)
-
     # ----- training ------------------------------------------------------------------------
+    def train_inputs(self, batch):
+        image, _ = self.parse_batch_train(batch)  # the labels are never used
+        return image, self.teacher_logits(image)
+
     @torch.no_grad()
     def teacher_logits(self, image):
         """The teacher's logits [B, C] over all classes (its own logit scale, unrefined text)."""
@@ -134,40 +109,22 @@ class PromptKD(TrainerX):
         loss = self.kd_weight * kd_loss(student_logits.float(), teacher_logits.float(), self.temperature)
         return loss, {}
 
-    def forward_backward(self, batch):
-        image, _ = self.parse_batch_train(batch)  # the labels are never used
-        teacher_logits = self.teacher_logits(image)
-        loss, parts = optimizer_step(self, lambda: self.losses(image, teacher_logits))
-        summary = {"loss": loss.item(), **{k: float(v) for k, v in parts.items()}}
-        if (self.batch_idx + 1) == self.num_batches:
-            self.sched.step()  # once per epoch, after the last batch
-        return summary
-
     # ----- evaluation ------------------------------------------------------------------------
     def class_text(self):
         """The (teacher) text features the student is evaluated against, all classes: [C, D_t]."""
         return self.teacher_text
 
-    def before_evaluation(self, split):
+    def eval_text(self, split):
         text = self.class_text()
-        if self.modal == "base2novel":
+        if self.modal == "base2novel":  # val: the base classes, test: the new ones
             base = math.ceil(self.n_cls / 2)
             text = text[:base] if split == "val" else text[base:]
-        self._eval_text = text
+        return text
 
-    def after_evaluation(self, split):
-        self._eval_text = None
-
-    def model_inference(self, image):
-        features = self.model(image)
-        return self.model.logit_scale.exp() * features @ self._eval_text.t().to(features.dtype)
+    def image_features(self, image):
+        return self.model(image)  # projected into the teacher's space, normalised
 
     # ----- checkpoints ----------------------------------------------------------------------
-    def checkpoint_state(self, name):
-        return {"state_dict": trainable_state_dict(self.model)}
-
-    def restore_state(self, name, checkpoint, strict=True):
-        # reference checkpoints hold the whole student: keep the keys ours save
-        saved = set(trainable_state_dict(self.model))
-        state = {k: v for k, v in checkpoint["state_dict"].items() if k in saved}
-        super().restore_state(name, {**checkpoint, "state_dict": state}, strict=False)
+    def checkpoint_keys(self, name):
+        # the prompts and the projector; reference checkpoints hold the whole student: keep those keys
+        return CheckpointKeys("trainable")

@@ -14,16 +14,12 @@ import torch.nn.functional as F
 
 import clip
 from clip.model import convert_weights
-from engine import TRAINER_REGISTRY, TrainerX
-from engine.optim import build_lr_scheduler, build_optimizer
-from engine.utils import load_pretrained_weights, trainable_state_dict
+from engine import TRAINER_REGISTRY
 
-from .clip_backbone import PRECISIONS, load_clip, make_scaler, optimizer_step, resolve_precision
+from .clip_backbone import load_clip
 from .gpa import PromptAverager, gaussian_epoch_weights
 from .imagenet_templates import IMAGENET_TEMPLATES
-from .ivlp import IVLPCLIP, is_prompt
-
-PROMPT_BUFFERS = ("prompt_learner.token_prefix", "prompt_learner.token_suffix")
+from .ivlp import IVLP
 
 
 @torch.no_grad()
@@ -46,71 +42,50 @@ def kl_to_frozen(logits, frozen_logits):
 
 
 @TRAINER_REGISTRY.register()
-class PromptSRC(TrainerX):
-    def check_cfg(self, cfg):
-        src = cfg.TRAINER.PROMPTSRC
-        if src.PREC not in PRECISIONS:
-            raise ValueError(f'TRAINER.PROMPTSRC.PREC must be fp16, fp32 or amp, got "{src.PREC}"')
-        if src.PROMPT_DEPTH_TEXT < 1:
-            raise ValueError(
-                "TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT must be >= 1 in independent V-L prompting "
-                "(the learned text context is the first text prompt)"
-            )
+class PromptSRC(IVLP):
+    prompt_key = "PROMPTSRC"
 
-    def build_model(self):
-        cfg, src = self.cfg, self.cfg.TRAINER.PROMPTSRC
+    def load_clip_model(self):
         classnames = self.dm.dataset.classnames
-        self.prec = resolve_precision(src.PREC, self.device)
         # fp32 first: the frozen text references come from the fp32 CLIP, as in the reference
-        clip_model = load_clip(cfg, "fp32", self.device)
+        clip_model = load_clip(self.cfg, "fp32", self.device)
         print(f"Computing the frozen text features of {len(IMAGENET_TEMPLATES)} templates x {len(classnames)} classes")
         self.fixed_embeddings = template_text_features(clip_model, classnames)  # [C, D], normalised
         if self.prec == "fp16":
             convert_weights(clip_model)
+        return clip_model
 
-        print("Building custom CLIP")
-        self.model = IVLPCLIP(src, cfg.INPUT.SIZE, classnames, clip_model)
-        print("Turning off gradients in both the image and the text encoder")
-        for name, param in self.model.named_parameters():
-            param.requires_grad_(is_prompt(name))
-        enabled = [name for name, param in self.model.named_parameters() if param.requires_grad]
-        print(f"Parameters to be updated: {enabled}")
-        print(f"Parameters count: {len(enabled)}")
-        if cfg.MODEL.INIT_WEIGHTS:
-            load_pretrained_weights(self.model, cfg.MODEL.INIT_WEIGHTS)
-        self.model.to(self.device)
-
-        self.optim = build_optimizer(self.model, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_model("VLPromptLearner", self.model, self.optim, self.sched)
-        self.scaler = make_scaler(self.prec, self.device)
-        self.gpa = PromptAverager(gaussian_epoch_weights(src.GPA_MEAN, src.GPA_STD, cfg.OPTIM.MAX_EPOCH))
+    def build_extra_modules(self):
+        src = self.prompt_cfg
+        self.gpa = PromptAverager(gaussian_epoch_weights(src.GPA_MEAN, src.GPA_STD, self.cfg.OPTIM.MAX_EPOCH))
 
     def losses(self, image, label):
-        """The total loss and the prompted logits [B, C] of one batch."""
-        src = self.cfg.TRAINER.PROMPTSRC
+        """The total loss of one batch (and no logged parts)."""
         model = self.model
         scale = model.logit_scale.exp()
         text = model.text_features()  # [C, D], normalised
-        image_features = model.image_encoder(image.type(model.dtype))
+        image_features = model.encode_image(image)
         image_features = image_features / image_features.norm(dim=-1, keepdim=True)  # [B, D]
         logits = scale * image_features @ text.t()
+        loss = F.cross_entropy(logits, label)
+        for term in self.self_regularisation(image, text, image_features, logits):
+            loss = loss + term
+        return loss, {}
+
+    def self_regularisation(self, image, text, image_features, logits):
+        """PromptSRC's constraints towards the frozen CLIP: (KL on logits, L1 on text, L1 on image features).
+
+        text [C, D], image_features [B, D] (normalised, prompted), logits [B, C] the prompted logits.
+        """
+        src, model = self.prompt_cfg, self.model
         with torch.no_grad():  # the frozen CLIP: its image encoder without prompts
-            frozen_image = model.image_encoder(image.type(model.dtype), use_prompts=False)
+            frozen_image = model.encode_image(image, use_prompts=False)
             frozen_image = frozen_image / frozen_image.norm(dim=-1, keepdim=True)
             fixed = self.fixed_embeddings.to(frozen_image.dtype)
-            frozen_logits = scale * frozen_image @ fixed.t()
+            frozen_logits = model.logit_scale.exp() * frozen_image @ fixed.t()
         loss_text = F.l1_loss(text.float(), self.fixed_embeddings) * src.TEXT_LOSS_WEIGHT
         loss_image = F.l1_loss(image_features.float(), frozen_image.float()) * src.IMAGE_LOSS_WEIGHT
-        loss = F.cross_entropy(logits, label) + kl_to_frozen(logits, frozen_logits) + loss_text + loss_image
-        return loss, logits
-
-    def forward_backward(self, batch):
-        image, label = self.parse_batch_train(batch)
-        loss, _ = optimizer_step(self, lambda: self.losses(image, label))
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()
-        return {"loss": loss.item()}
+        return kl_to_frozen(logits, frozen_logits), loss_text, loss_image
 
     # ----- GPA ----------------------------------------------------------------------------
     def prompts(self):
@@ -127,21 +102,9 @@ class PromptSRC(TrainerX):
         super().after_epoch()  # the last checkpoint then holds the GPA prompts
 
     # ----- checkpoints ----------------------------------------------------------------------
-    def checkpoint_state(self, name):
-        state = {k: v for k, v in trainable_state_dict(self.model).items() if k not in PROMPT_BUFFERS}
-        return {"state_dict": state, "gpa": self.gpa.state_dict()}
+    def extra_state(self, name):
+        return {"gpa": self.gpa.state_dict()}
 
-    def ignored_keys_on_load(self, name):
-        return PROMPT_BUFFERS
-
-    def restore_state(self, name, checkpoint, strict=True):
-        state = {k: v for k, v in checkpoint["state_dict"].items() if k not in PROMPT_BUFFERS}
-        super().restore_state(name, {**checkpoint, "state_dict": state}, strict=False)
+    def restore_extra(self, name, checkpoint):
         if "gpa" in checkpoint:
             self.gpa.load_state_dict(checkpoint["gpa"])
-
-    def before_evaluation(self, split):
-        self.model.freeze_text()
-
-    def after_evaluation(self, split):
-        self.model.unfreeze_text()

@@ -34,7 +34,7 @@ class CfgNode(_YacsNode):
             hint = f" Did you mean {close[0]}?" if close else ""
             return ConfigError(
                 f'Unknown config key "{key}" in {source}.{hint} '
-                "Valid keys are those of engine/config/defaults.py plus the trainer keys added by trainers/config.py."
+                "Valid keys are those of engine/config/defaults.py plus the keys added by trainers/config.py (and the owners it calls)."
             )
         return ConfigError(f"Bad config value in {source}: {err}")
 

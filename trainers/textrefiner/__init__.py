@@ -1,2 +1,2 @@
-"""TextRefiner (AAAI 2025): the plug-in parts, the CoOp and PromptKD hosts, and the trainer
-(registered as "TextRefiner" by ``trainers.textrefiner.trainer``)."""
+"""TextRefiner (AAAI 2025): the plug-in parts, the mixin, one adapter per host (CoOp, PromptKD,
+IVLP, MaPLe, PromptSRC) and the trainer (registered as "TextRefiner" by ``trainers.textrefiner.trainer``)."""

@@ -3,17 +3,12 @@
 Decision: the head owns no modules. Checkpoint names must stay the reference's, and there the
 alignment is a submodule of the host's model (CoOp: ``CustomCLIP.mid_image_trans``, saved under
 ``prompt_learner/``) while the cache is a model of its own, registered as ``"Memory"`` (state
-dict ``{"extractor.weight"}`` plus ``memory_item``). So the host builds a FeatureAlignment and a
-LocalCache (in the reference's construction order, which fixes the seeded initial values),
-attaches and registers them where the reference does, and hands both to the head, which holds
-the recipe: k, the local feature set, and the order read -> aggregate -> write.
-
-Adding TextRefiner to a host is then a small adapter:
-- CoOp: ``step = head.forward_train(t, tokens, cls_attn)`` then ``head.coop_losses(step, ...)``;
-  at evaluation ``head.refine(t)`` once, as t~ does not depend on the image.
-- PromptKD: FeatureAlignment(512, 768) and LocalCache(768); ``head.forward_train(t.detach(), ...)``
-  (the regularisation then trains only the extractor) and the KD losses of ``losses.py`` on
-  ``step.refined`` and ``step.local``.
+dict ``{"extractor.weight"}`` plus ``memory_item``). So TextRefinerMixin (mixin.py) builds a
+FeatureAlignment and a LocalCache (in the reference's construction order, which fixes the seeded
+initial values), attaches and registers them where the reference does, and hands both to the
+head, which holds the recipe: k, the local feature set, and the order read -> aggregate -> write.
+Host adapters (``<host>_host.py``) combine ``forward_train``'s outputs with the host's losses:
+the CoOp variant (``coop_losses``) on CE hosts, the KD losses of ``losses.py`` on PromptKD.
 """
 from dataclasses import dataclass
 

@@ -2,9 +2,19 @@
 from engine import TRAINER_REGISTRY
 
 from .coop_host import TextRefinerCoOp
+from .ivlp_host import TextRefinerIVLP
+from .maple_host import TextRefinerMaPLe
 from .promptkd_host import TextRefinerPromptKD
+from .promptsrc_host import TextRefinerPromptSRC
 
-HOSTS = {"CoOp": TextRefinerCoOp, "PromptKD": TextRefinerPromptKD}
+# TRAINER.TF.HOST -> the host adapter (a host is registered here, see README "Add TextRefiner ...")
+HOSTS = {
+    "CoOp": TextRefinerCoOp,
+    "PromptKD": TextRefinerPromptKD,
+    "IVLP": TextRefinerIVLP,
+    "MaPLe": TextRefinerMaPLe,
+    "PromptSRC": TextRefinerPromptSRC,
+}
 
 
 @TRAINER_REGISTRY.register()

@@ -1,0 +1,212 @@
+"""PromptTrainer: the recipe every CLIP prompt learner here shares, as a few hooks.
+
+build_model: precision -> CLIP -> the prompted model (``build_custom_clip``) -> extra modules
+(``build_extra_modules``, e.g. TextRefiner's) -> fp16 heads as the reference leaves them ->
+freeze all but ``is_trainable`` -> initial weights -> optimizer over ``trainable_modules`` ->
+register (``register_models``) -> GradScaler for PREC amp.
+Training: ``forward_backward`` runs ``losses(*train_inputs(batch))`` under the engine's
+autocast and lets the engine step (``model_backward_and_update``; the engine also steps the
+LR once per epoch). Evaluation: ``class_text()`` once per evaluation, then
+``logit_scale * image_features(image) @ text^T`` per batch.
+Checkpoints: ``checkpoint_keys(name)`` is the one declaration of which state-dict keys a
+registered model saves and loads; ``extra_state`` / ``restore_extra`` carry anything else.
+"""
+from dataclasses import dataclass
+
+import torch
+
+from engine import TrainerX
+from engine.optim import build_lr_scheduler, build_optimizer
+from engine.utils import load_pretrained_weights
+
+from .clip_backbone import PRECISIONS, load_clip, make_scaler, resolve_precision
+
+
+@dataclass(frozen=True)
+class CheckpointKeys:
+    """Which state-dict keys of a registered model its checkpoints hold and give back.
+
+    saved: "all" (the module's whole state dict), "trainable" (the parameters that require grad
+    and every buffer) or a tuple of key prefixes. unsaved: keys left out of the saved ones.
+    rebuilt: saved keys the trainer rebuilds itself (from the class names): never loaded.
+    load_unsaved: also load the checkpoint keys this trainer does not save (reference
+    checkpoints hold the whole model, frozen weights included, and the reference loads them).
+    """
+
+    saved: object = "all"
+    unsaved: tuple = ()
+    rebuilt: tuple = ()
+    load_unsaved: bool = False
+
+    def saved_state(self, module):
+        state = module.state_dict()
+        if self.saved == "all":
+            keys = set(state)
+        elif self.saved == "trainable":
+            keys = {n for n, p in module.named_parameters() if p.requires_grad}
+            keys |= {n for n, _ in module.named_buffers()}
+        else:
+            keys = {k for k in state if k.startswith(tuple(self.saved))}
+        return {k: v for k, v in state.items() if k in keys and k not in self.unsaved}
+
+    def loaded_state(self, module, state_dict):
+        """The keys of a checkpoint's state dict that go into ``module``."""
+        saved = set(self.saved_state(module))
+        skip = set(self.unsaved) | set(self.rebuilt)
+        return {k: v for k, v in state_dict.items() if k not in skip and (self.load_unsaved or k in saved)}
+
+
+class PromptTrainer(TrainerX):
+    prompt_key = None  # TRAINER.<prompt_key> holds the method's keys (PREC among them)
+    model_name = "prompt_learner"  # the registered name: the checkpoint folder
+    log_trainable = True  # print "Parameters to be updated" after freezing
+    # the optimizer gets every parameter of the trainable modules, frozen ones included (they never
+    # get a gradient), as references that pass the whole model do: same updates, same optimizer state
+    optimize_all_parameters = False
+
+    @property
+    def prompt_cfg(self):
+        return self.cfg.TRAINER[self.prompt_key]
+
+    def check_cfg(self, cfg):
+        prec = cfg.TRAINER[self.prompt_key].PREC
+        if prec not in PRECISIONS:
+            raise ValueError(f'TRAINER.{self.prompt_key}.PREC must be fp16, fp32 or amp, got "{prec}"')
+
+    # ----- building ----------------------------------------------------------------------
+    def build_model(self):
+        cfg = self.cfg
+        self.prec = resolve_precision(self.prompt_cfg.PREC, self.device)
+        clip_model = self.load_clip_model()
+        print("Building custom CLIP")
+        self.model = self.build_custom_clip(clip_model)
+        self.build_extra_modules()
+        if self.prec == "fp16":
+            self.to_reference_half()
+        print("Turning off gradients in both the image and the text encoder")
+        for name, param in self.model.named_parameters():
+            param.requires_grad_(self.is_trainable(name))
+        if self.log_trainable:
+            enabled = self.trainable_names()
+            print(f"Parameters to be updated: {enabled}")
+            print(f"Parameters count: {len(enabled)}")
+        if cfg.MODEL.INIT_WEIGHTS:
+            load_pretrained_weights(self.init_weights_module(), cfg.MODEL.INIT_WEIGHTS)
+        self.model.to(self.device)
+        for module in self.trainable_modules():
+            module.to(self.device)
+        self.optim = build_optimizer(self.optimizer_params(), cfg.OPTIM)
+        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
+        self.register_models()
+        self.scaler = make_scaler(self.prec, self.device)
+        self._eval_text = None
+
+    def load_clip_model(self):
+        return load_clip(self.cfg, self.prec, self.device)
+
+    def build_custom_clip(self, clip_model):
+        raise NotImplementedError("A prompt trainer builds its prompted CLIP in build_custom_clip()")
+
+    def build_extra_modules(self):
+        """Modules added next to the model before freezing and the optimizer (e.g. TextRefiner's)."""
+
+    def to_reference_half(self):
+        """PREC fp16: cast the trainer's own heads as the reference leaves them (CLIP is fp16 already)."""
+
+    def is_trainable(self, name):
+        """Whether parameter ``name`` of ``self.model`` is learned."""
+        raise NotImplementedError
+
+    def trainable_modules(self):
+        """The modules whose parameters that require grad the optimizer updates."""
+        return [self.model]
+
+    def trainable_names(self):
+        names = [n for n, p in self.model.named_parameters() if p.requires_grad]
+        for attr, module in self.extra_trainable():
+            names += [f"{attr}.{n}" for n, p in module.named_parameters() if p.requires_grad]
+        return names
+
+    def extra_trainable(self):
+        """(attribute name, module) of trainable modules outside ``self.model``."""
+        return []
+
+    def optimizer_params(self):
+        every = self.optimize_all_parameters
+        return [p for module in self.trainable_modules() for p in module.parameters() if every or p.requires_grad]
+
+    def registered_module(self):
+        """The module saved under ``model_name``."""
+        return self.model
+
+    def init_weights_module(self):
+        """Where MODEL.INIT_WEIGHTS loads."""
+        return self.registered_module()
+
+    def register_models(self):
+        self.register_model(self.model_name, self.registered_module(), self.optim, self.sched)
+
+    # ----- training ------------------------------------------------------------------------
+    def train_inputs(self, batch):
+        """The arguments of ``losses`` (computed outside autocast)."""
+        return self.parse_batch_train(batch)
+
+    def losses(self, *inputs):
+        """(total loss, logged parts {name: value}) of one batch."""
+        raise NotImplementedError
+
+    def forward_backward(self, batch):
+        inputs = self.train_inputs(batch)
+        with self.autocast():
+            loss, parts = self.losses(*inputs)
+        self.model_backward_and_update(loss)
+        return {"loss": loss.item(), **{k: float(v) for k, v in parts.items()}}
+
+    # ----- evaluation ------------------------------------------------------------------------
+    def class_text(self):
+        """The class text features [C, D] evaluation compares images with (image independent)."""
+        return self.model.text_features()
+
+    def eval_text(self, split):
+        """The class text of evaluation split ``split`` (all classes unless a protocol says otherwise)."""
+        return self.class_text()
+
+    def image_features(self, image):
+        """Normalised image features [B, D] for evaluation."""
+        features = self.model.encode_image(image)
+        return features / features.norm(dim=-1, keepdim=True)
+
+    def before_evaluation(self, split):
+        with torch.no_grad():
+            self._eval_text = self.eval_text(split)  # once per evaluation: it does not depend on the image
+
+    def after_evaluation(self, split):
+        self._eval_text = None
+
+    def model_inference(self, image):
+        features = self.image_features(image)
+        return self.model.logit_scale.exp() * features @ self._eval_text.t().to(features.dtype)  # [B, C]
+
+    # ----- checkpoints ----------------------------------------------------------------------
+    def checkpoint_keys(self, name):
+        """The CheckpointKeys of registered model ``name``."""
+        return CheckpointKeys()
+
+    def extra_state(self, name):
+        """Checkpoint fields of model ``name`` besides its state dict."""
+        return {}
+
+    def restore_extra(self, name, checkpoint):
+        """Restore what ``extra_state`` saved."""
+
+    def checkpoint_state(self, name):
+        return {"state_dict": self.checkpoint_keys(name).saved_state(self._models[name]), **self.extra_state(name)}
+
+    def ignored_keys_on_load(self, name):
+        return self.checkpoint_keys(name).rebuilt
+
+    def restore_state(self, name, checkpoint, strict=True):
+        keys = self.checkpoint_keys(name)
+        state = keys.loaded_state(self._models[name], checkpoint["state_dict"])
+        super().restore_state(name, {**checkpoint, "state_dict": state}, strict=False)
+        self.restore_extra(name, checkpoint)
