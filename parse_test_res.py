@@ -87,7 +87,7 @@ def read_metric(fpath, keyword="accuracy", end_signal=END_TRAIN):
 
 
 def results_json_metric(log_path, keyword="accuracy", end_signal=END_TRAIN):
-    """The final-evaluation ``keyword`` of the results.json beside ``log_path``, or None.
+    """The final-evaluation ``keyword`` of the results.json beside ``log_path`` (to 0.1), or None.
 
     None when there is no such file, it has no final value for keyword, or it records an
     eval-only run where a training run is asked for (end_signal "Finish training").
@@ -103,7 +103,8 @@ def results_json_metric(log_path, keyword="accuracy", end_signal=END_TRAIN):
     if end_signal == END_TRAIN and results.get("eval_only"):
         return None
     value = results.get(keyword)
-    return float(value) if isinstance(value, (int, float)) else None
+    # rounded as the log prints it ("* accuracy: 91.2%"): tables agree whichever file is read
+    return round(float(value), 1) if isinstance(value, (int, float)) else None
 
 
 def run_metric(log_path, keyword="accuracy", end_signal=END_TRAIN):

@@ -214,26 +214,39 @@ class TrainerBase:
         if not torch.isfinite(loss).all():
             self.nonfinite_loss = True
 
-    def model_backward_and_update(self, loss, names=None):
-        """Zero the gradients, back-propagate ``loss`` and step every distinct optimizer once.
-
-        With a GradScaler (PREC amp: the loss was computed under ``autocast()``) the backward
-        pass and the steps go through it, as detectron2's AMPTrainer; fp16 and fp32 update
-        plainly (fp16 is the reference's pure-half update).
-        """
-        optims = self._unique(self._optims, names)
-        for optim in optims:
+    def model_zero_grad(self, names=None):
+        for optim in self._unique(self._optims, names):
             optim.zero_grad()
+
+    def model_backward(self, loss):
+        """Back-propagate ``loss``; gradients add up until model_update (gradient accumulation).
+
+        With a GradScaler (PREC amp: the loss was computed under ``autocast()``) the loss is
+        scaled first, as detectron2's AMPTrainer; fp16 and fp32 back-propagate plainly (fp16 is
+        the reference's pure-half update).
+        """
         if self.scaler is None:
             self.detect_anomaly(loss)
             loss.backward()
+        else:
+            self.scaler.scale(loss).backward()
+
+    def model_update(self, names=None):
+        """Step every distinct optimizer once (through the GradScaler under PREC amp)."""
+        optims = self._unique(self._optims, names)
+        if self.scaler is None:
             for optim in optims:
                 optim.step()
             return
-        self.scaler.scale(loss).backward()
         for optim in optims:
             self.scaler.step(optim)
         self.scaler.update()
+
+    def model_backward_and_update(self, loss, names=None):
+        """Zero the gradients, back-propagate ``loss`` and step every distinct optimizer once."""
+        self.model_zero_grad(names)
+        self.model_backward(loss)
+        self.model_update(names)
 
     # ----- tensorboard -----------------------------------------------------------------
     def init_writer(self, log_dir):
