@@ -27,7 +27,7 @@ from .utils import (
     resume_from_checkpoint,
     save_checkpoint,
 )
-from .utils.faults import nonfinite_loss_message, nonfinite_parts
+from .utils.faults import NonFiniteLossError, nonfinite_loss_message, nonfinite_parts
 from .utils.rng_state import capture_rng_state, restore_rng_state
 
 TRAINER_REGISTRY = Registry("TRAINER")
@@ -210,9 +210,9 @@ class TrainerBase:
             sched.step()
 
     def detect_anomaly(self, loss):
-        """Remember a NaN/inf loss; TrainerX.run_epoch stops right after the step, naming the loss parts."""
+        """Stop before the update on a NaN/inf loss (TrainerX.run_epoch names the step)."""
         if not torch.isfinite(loss).all():
-            self.nonfinite_loss = True
+            raise NonFiniteLossError()
 
     def model_zero_grad(self, names=None):
         for optim in self._unique(self._optims, names):
@@ -519,9 +519,11 @@ class TrainerX(SimpleTrainer):
         end = time.time()
         for self.batch_idx, batch in enumerate(self.train_loader_x):
             data_time.update(time.time() - end)
-            self.nonfinite_loss = False
-            loss_summary = self.forward_backward(batch)
-            if self.nonfinite_loss or nonfinite_parts(loss_summary):
+            try:
+                loss_summary = self.forward_backward(batch)
+            except NonFiniteLossError as e:
+                self.stop_on_nonfinite_loss(e.parts)
+            if nonfinite_parts(loss_summary):  # e.g. PREC amp, where the GradScaler skips such steps
                 self.stop_on_nonfinite_loss(loss_summary)
             if (self.batch_idx + 1) == self.num_batches:
                 self.update_lr()  # once per epoch, after the last batch (Dassl trainers' timing)
@@ -555,7 +557,7 @@ class TrainerX(SimpleTrainer):
     def stop_on_nonfinite_loss(self, loss_summary):
         step = f"epoch {self.epoch + 1}/{self.max_epoch}, batch {self.batch_idx + 1}/{self.num_batches}"
         prec = getattr(self, "prec", "fp32")
-        raise FloatingPointError(nonfinite_loss_message(step, loss_summary, prec, self.cfg.OPTIM.NAME))
+        raise FloatingPointError(nonfinite_loss_message(step, loss_summary, prec, self.cfg.OPTIM.NAME)) from None
 
     def parse_batch_train(self, batch):
         return batch["img"].to(self.device), batch["label"].to(self.device)

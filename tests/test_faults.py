@@ -104,12 +104,15 @@ def test_read_only_output_folder_is_named(tmp_path, pets_root, tiny_vit_path):
 
 # ----- NaN loss -----------------------------------------------------------------------------
 def test_nan_loss_stops_naming_step_parts_and_precision(tmp_path, pets_root, tiny_vit_path, monkeypatch):
-    original, calls = CoOp.losses, [0]
+    original, calls, seen = CoOp.losses, [0], {}
 
     def losses(self, image, label):
         calls[0] += 1
         loss, parts = original(self, image, label)
-        return (loss * float("nan"), parts) if calls[0] == 3 else (loss, parts)
+        if calls[0] != 3:
+            return loss, parts
+        seen.update(trainer=self, ctx=self.model.prompt_learner.ctx.detach().clone())
+        return loss * float("nan"), parts
 
     monkeypatch.setattr(CoOp, "losses", losses)
     out = tmp_path / "nan"
@@ -119,6 +122,7 @@ def test_nan_loss_stops_naming_step_parts_and_precision(tmp_path, pets_root, tin
     assert "The loss is NaN or infinite at epoch 1/2, batch 3/6 (loss parts: loss=nan, acc=" in message
     assert "PREC fp32" in message and "smaller OPTIM.LR" in message
     assert not os.path.exists(out / "prompt_learner") and not os.path.exists(out / "results.json")
+    assert torch.equal(seen["trainer"].model.prompt_learner.ctx, seen["ctx"])  # stopped before the update
 
 
 def test_nan_message_gives_fp16_and_adamw_advice():

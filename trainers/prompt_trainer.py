@@ -18,6 +18,7 @@ import torch
 from engine import TrainerX
 from engine.optim import build_lr_scheduler, build_optimizer
 from engine.utils import load_pretrained_weights
+from engine.utils.faults import NonFiniteLossError, nonfinite_parts
 from engine.utils.micro_batches import micro_batches
 
 from .clip_backbone import PRECISIONS, load_clip, make_scaler, resolve_precision
@@ -170,8 +171,10 @@ class PromptTrainer(TrainerX):
         for weight, inputs in chunks:
             with self.autocast():
                 loss, parts = self.losses(*inputs)
-            self.model_backward(loss if weight is None else loss * weight)
             values = {"loss": loss.item(), **{k: float(v) for k, v in parts.items()}}
+            if nonfinite_parts(values):
+                raise NonFiniteLossError(parts=values)  # before any update; run_epoch names the step
+            self.model_backward(loss if weight is None else loss * weight)
             for k, v in values.items():
                 summary[k] = summary.get(k, 0.0) + (v if weight is None else v * weight)
         self.model_update()

@@ -30,6 +30,14 @@ def save_failure_message(fpath, error, previous):
     return f'Could not write the checkpoint "{fpath}": {cause}; {kept}. Free some space (or pick another --output-dir) and rerun the same command.'
 
 
+class NonFiniteLossError(FloatingPointError):
+    """A NaN/inf loss, raised before the update; ``parts``: the step's loss values when known."""
+
+    def __init__(self, message="Loss is infinite or NaN!", parts=None):
+        super().__init__(message)
+        self.parts = parts
+
+
 def nonfinite_parts(loss_summary):
     """The entries of a forward_backward summary that are NaN or infinite."""
     return {k: v for k, v in loss_summary.items() if isinstance(v, float) and not math.isfinite(v)}
@@ -37,7 +45,7 @@ def nonfinite_parts(loss_summary):
 
 def nonfinite_loss_message(step, loss_summary, prec, optim_name):
     """The stop message for a NaN/inf loss: where, which parts, the precision and what to try."""
-    parts = ", ".join(f"{k}={v}" for k, v in loss_summary.items())
+    parts = "unknown" if loss_summary is None else ", ".join(f"{k}={v}" for k, v in loss_summary.items())
     advice = [f"the run's precision is PREC {prec}."]
     if prec == "fp16":
         advice.append(
@@ -52,5 +60,5 @@ def nonfinite_loss_message(step, loss_summary, prec, optim_name):
         advice.append("Try a smaller OPTIM.LR (or PREC amp / fp32 if you train in fp16).")
     return (
         f"The loss is NaN or infinite at {step} (loss parts: {parts}); training stopped, "
-        f"nothing after the last checkpoint is saved. Note: {' '.join(advice)}"
+        f"the weights were not updated with it and nothing after the last checkpoint is saved. Note: {' '.join(advice)}"
     )
