@@ -2,7 +2,10 @@
 
 The life cycle, log lines, checkpoint names and resume rules are Dassl's (see README).
 Trainers customise through small hooks (build_model, forward_backward, model_inference,
-checkpoint_state / restore_state) instead of copying the loop.
+checkpoint_state / restore_state) instead of copying the loop. The engine owns the update:
+``forward_backward`` computes the loss under ``autocast()`` and calls
+``model_backward_and_update`` (GradScaler for mixed precision when ``self.scaler`` is set), and
+TrainerX steps the LR schedulers once per epoch, after the last batch.
 """
 import datetime
 import os.path as osp

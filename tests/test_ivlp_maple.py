@@ -146,25 +146,35 @@ def test_maple_matches_recomputation(tmp_path, pets_root, tiny_teacher_path):
         "prompt_learner.proj.bias", "prompt_learner.proj.weight"]
 
 
-def test_maple_reference_checkpoint_loads(tmp_path, pets_root, tiny_teacher_path):
+@pytest.mark.parametrize("trainer_name, folder", [("MaPLe", "MultiModalPromptLearner"), ("IVLP", "VLPromptLearner")])
+def test_reference_checkpoint_loads(tmp_path, pets_root, tiny_teacher_path, trainer_name, folder):
     """The reference saves the whole CustomCLIP (frozen CLIP and class-name buffers included)."""
-    trainer = _maple(tmp_path, pets_root, tiny_teacher_path)
+    if trainer_name == "MaPLe":
+        trainer = _maple(tmp_path, pets_root, tiny_teacher_path)
+    else:
+        trainer = _trainer(pets_root, str(tmp_path / "ivlp"), tiny_teacher_path, "IVLP",
+                           "IVLP/vit_b16_c2_ep5_batch4_2+2ctx.yaml", "TRAINER.IVLP.PROMPT_DEPTH_VISION", "3",
+                           "TRAINER.IVLP.PROMPT_DEPTH_TEXT", "2")
     state = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     gen = torch.Generator().manual_seed(0)
-    prompts = [k for k in state if k.startswith("prompt_learner.") and "token_" not in k]
+    prompts = sorted(n for n, p in trainer.model.named_parameters() if p.requires_grad)
     for key in prompts:
         state[key] = torch.randn(state[key].shape, generator=gen)
     state["prompt_learner.token_prefix"] = torch.zeros(9, 1, 64)  # another class list: rebuilt, never loaded
-    folder = tmp_path / "ref" / "MultiModalPromptLearner"
-    folder.mkdir(parents=True)
-    torch.save({"state_dict": state, "epoch": 5, "optimizer": None, "scheduler": None}, folder / "model.pth.tar-5")
+    (tmp_path / "ref" / folder).mkdir(parents=True)
+    torch.save({"state_dict": state, "epoch": 5, "optimizer": None, "scheduler": None},
+               tmp_path / "ref" / folder / "model.pth.tar-5")
     trainer.load_model(str(tmp_path / "ref"), epoch=5)
     loaded = trainer.model.state_dict()
     for key in prompts:
         torch.testing.assert_close(loaded[key], state[key])
     assert loaded["prompt_learner.token_prefix"].shape == (3, 1, 64)
-    saved = trainer.checkpoint_state("MultiModalPromptLearner")["state_dict"]
-    assert sorted(saved) == sorted(prompts)  # ours: the prompt learner only, the reference's names
+    saved = trainer.checkpoint_state(folder)["state_dict"]
+    assert sorted(saved) == prompts  # ours: the prompts only, under the reference's names
+    if trainer_name == "MaPLe":
+        assert "prompt_learner.compound_prompt_projections.1.weight" in saved
+    else:
+        assert "text_encoder.transformer.resblocks.1.VPT_shallow" in saved
 
 
 @pytest.mark.parametrize("depth", [0, 1, 2, 3])
