@@ -526,7 +526,7 @@ class TrainerX(SimpleTrainer):
                 loss_summary = self.forward_backward(batch)
             except NonFiniteLossError as e:
                 self.stop_on_nonfinite_loss(e.parts)
-            if nonfinite_parts(loss_summary):  # e.g. PREC amp, where the GradScaler skips such steps
+            if nonfinite_parts(loss_summary):  # a trainer that reports a NaN value without raising
                 self.stop_on_nonfinite_loss(loss_summary)
             if (self.batch_idx + 1) == self.num_batches:
                 self.update_lr()  # once per epoch, after the last batch (Dassl trainers' timing)
