@@ -151,3 +151,28 @@ def test_eval_only_run_writes_results_json_that_parse_test_res_reads(tmp_path, p
     capsys.readouterr()
     parse_test_res.main([str(tmp_path / "zs"), "--test-log"])
     assert "accuracy: 12.30%" in capsys.readouterr().out  # to 0.1, as the log prints it
+
+
+# ----- state carried by checkpoints (unit level) ---------------------------------------------
+def test_run_state_round_trips_the_grad_scaler_and_rng_states(tmp_path):
+    from engine.trainer import TrainerBase
+
+    def trainer_with_scaler(steps):
+        trainer = TrainerBase()
+        w = torch.nn.Parameter(torch.ones(2))
+        trainer.register_model("prompt_learner", torch.nn.Linear(1, 1), torch.optim.SGD([w], lr=0.1), None)
+        trainer.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=1)
+        for _ in range(steps):
+            trainer.model_backward_and_update((w * w).sum())
+        return trainer
+
+    saved = trainer_with_scaler(steps=2)  # the scale grew twice: 4096
+    torch.manual_seed(0)
+    torch.save(saved.run_state(), tmp_path / "state.pt")
+    expected = torch.rand(3)
+
+    resumed = trainer_with_scaler(steps=0)
+    torch.manual_seed(123)
+    resumed.restore_run_state(torch.load(tmp_path / "state.pt", weights_only=True))
+    assert resumed.scaler.get_scale() == saved.scaler.get_scale() == 4096.0
+    assert torch.equal(torch.rand(3), expected)
