@@ -176,3 +176,30 @@ def test_run_state_round_trips_the_grad_scaler_and_rng_states(tmp_path):
     resumed.restore_run_state(torch.load(tmp_path / "state.pt", weights_only=True))
     assert resumed.scaler.get_scale() == saved.scaler.get_scale() == 4096.0
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_run_killed_between_two_models_saves_resumes_both_from_the_earlier_epoch(tmp_path, capsys):
+    from engine.trainer import TrainerBase
+
+    def trainer():
+        t = TrainerBase()
+        t.register_model("prompt_learner", torch.nn.Linear(2, 2))
+        t.register_model("Memory", torch.nn.Linear(2, 2))
+        return t
+
+    def save(name, epoch, value):
+        weights = {"weight": torch.full((2, 2), value), "bias": torch.full((2,), value)}
+        save_checkpoint({"state_dict": weights, "epoch": epoch}, str(tmp_path / name))
+
+    for epoch in (1, 2):
+        save("prompt_learner", epoch, float(epoch))
+    save("Memory", 1, 1.0)  # killed before Memory's epoch-2 file was written
+    resumed = trainer()
+    assert resumed.resume_model_if_exist(str(tmp_path)) == 1
+    assert "model.pth.tar-2\" is newer than the other models' checkpoints" in capsys.readouterr().out
+    for name in ("prompt_learner", "Memory"):
+        assert torch.equal(resumed._models[name].weight, torch.ones(2, 2))
+
+    (tmp_path / "prompt_learner" / "model.pth.tar-1").unlink()
+    with pytest.raises(RuntimeError, match=r"disagree on the epoch .* is missing"):
+        trainer().resume_model_if_exist(str(tmp_path))
