@@ -8,7 +8,8 @@ Seeds of one experiment (same flags and printout as CoOp's parse_test_res.py):
     python parse_test_res.py output/my_experiment --multi-exp     # my_experiment/<exp>/seed*/log.txt
 
 Every non-hidden entry of the folder, in sorted order, must be a run folder holding log.txt
-(log.txt-<timestamp> files of earlier runs are not read). A value counts only after the end
+(log.txt-<timestamp> files of earlier runs are not read). A run's results.json (written by
+train.py, also after a resume) is read first; the log is read when there is none. A value counts only after the end
 signal ("Finish training", or "=> result" with --test-log) and the last one wins: the final test.
 
 Base-to-new generalisation (what scripts/*/base2new_{train,test}.sh write):
@@ -33,6 +34,7 @@ number of shots, one column per data set (final-test mean over seeds), and their
     python parse_test_res.py --fewshot output/FINAL/debug
 """
 import argparse
+import json
 import os
 import os.path as osp
 import re
@@ -91,6 +93,33 @@ def read_metric(fpath, keyword="accuracy", end_signal=END_TRAIN):
         if started and metric is not None:
             value = metric
     return value
+
+
+def results_json_metric(log_path, keyword="accuracy", end_signal=END_TRAIN):
+    """The final-evaluation ``keyword`` of the results.json beside ``log_path`` (to 0.1), or None.
+
+    None when there is no such file, it has no final value for keyword, or it records an
+    eval-only run where a training run is asked for (end_signal "Finish training").
+    """
+    fpath = osp.join(osp.dirname(log_path), "results.json")
+    if not osp.isfile(fpath):
+        return None
+    try:
+        with open(fpath, encoding="utf-8") as f:
+            results = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ParseError(f"{fpath} cannot be read ({e}): delete it to fall back to {LOG_NAME}") from None
+    if end_signal == END_TRAIN and results.get("eval_only"):
+        return None
+    value = results.get(keyword)
+    # rounded as the log prints it ("* accuracy: 91.2%"): tables agree whichever file is read
+    return round(float(value), 1) if isinstance(value, (int, float)) else None
+
+
+def run_metric(log_path, keyword="accuracy", end_signal=END_TRAIN):
+    """The run's value: from results.json when it has one, else from the log."""
+    value = results_json_metric(log_path, keyword, end_signal)
+    return read_metric(log_path, keyword, end_signal) if value is None else value
 
 
 def best_val_metric(fpath, keyword="accuracy"):
@@ -164,7 +193,7 @@ def summarize_seeds(directory, keyword="accuracy", end_signal=END_TRAIN):
     """Read every run's value under directory; raises ParseError when none has one."""
     summary = SeedSummary(files=[], values=[])
     for fpath in run_logs(directory):
-        value = read_metric(fpath, keyword, end_signal)
+        value = run_metric(fpath, keyword, end_signal)
         if value is None:
             summary.missing.append(fpath)
         else:
@@ -294,7 +323,7 @@ def _seed_value(seed_dir, keyword, end_signal, dataset, notes):
     if end_signal == END_TRAIN and is_base2novel_distillation(fpath):
         value = best_val_metric(fpath, keyword)
     else:
-        value = read_metric(fpath, keyword, end_signal)
+        value = run_metric(fpath, keyword, end_signal)
     if value is None:
         notes.append(f"{dataset}: no '* {keyword}: X%' after '{end_signal}' in {fpath} (unfinished run?); "
                      "seed left out")

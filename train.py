@@ -1,11 +1,13 @@
 """Train or evaluate a CoOp-family trainer: the reference train.py's flags, config and life cycle."""
 import argparse
+import sys
 
 import torch
 
 from engine import build_trainer
 from engine.config import ConfigError, get_cfg_default
 from engine.utils import collect_env_info, set_random_seed, setup_logger
+from engine.utils.faults import check_output_dir
 from engine.utils.logger import restore_stdout
 
 import datasets  # noqa: F401  (registers the data sets)
@@ -114,6 +116,7 @@ def main(args):
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
+    check_output_dir(cfg.OUTPUT_DIR)
     setup_logger(cfg.OUTPUT_DIR)
     try:
         if torch.cuda.is_available() and cfg.USE_CUDA:
@@ -126,13 +129,18 @@ def main(args):
         if args.eval_only:
             trainer.load_model(args.model_dir, epoch=args.load_epoch)
             trainer.test()
+            trainer.run_record.write(cfg, epochs_trained=0, eval_only=True)
             return trainer
         if not args.no_train:
             trainer.train()
+        trainer.run_record.write(cfg, epochs_trained=0 if args.no_train else trainer.max_epoch, eval_only=False)
         return trainer
     finally:
         restore_stdout()
 
 
 if __name__ == "__main__":
-    main(build_parser().parse_args())
+    try:
+        main(build_parser().parse_args())
+    except KeyboardInterrupt:
+        sys.exit(130)  # Ctrl-C: the trainer has said where it stopped; the same command resumes

@@ -5,6 +5,7 @@ new runs and every trainer with the same K and seed share one few-shot pool. Cac
 by the reference code (Dassl's Datum) load too.
 """
 import os
+import random
 
 from engine.utils import dump_pickle_atomic, load_pickle
 
@@ -28,7 +29,9 @@ def load_or_sample_fewshot(dataset, train, val, num_shots, seed, split_fewshot_d
     """K items per class for train and min(K, 4) for val, from the cache when it exists.
 
     ``val=None`` samples and caches the training set only (ImageNet). Sampling draws from
-    Python's global ``random``, train before val. NUM_SHOTS < 1 returns the inputs.
+    Python's global ``random``, train before val (the reference's shots for a seed); the
+    generator's state is then put back, so the run that writes the cache and every later run
+    that loads it make the same draws afterwards (exact resume). NUM_SHOTS < 1 returns the inputs.
     """
     if num_shots < 1:
         return train, val
@@ -43,11 +46,13 @@ def load_or_sample_fewshot(dataset, train, val, num_shots, seed, split_fewshot_d
         _check_cached_images(data, path)
         return data["train"], (None if val is None else data["val"])
 
+    state = random.getstate()
     train = dataset.generate_fewshot_dataset(train, num_shots=num_shots)
     data = {"train": train}
     if val is not None:
         val = dataset.generate_fewshot_dataset(val, num_shots=min(num_shots, 4))
         data["val"] = val
+    random.setstate(state)
     print(f"Saving preprocessed few-shot data to {path}")
     dump_pickle_atomic(data, path)
     return train, val

@@ -18,16 +18,20 @@ from tqdm import tqdm
 
 from .data import DataManager
 from .evaluation import build_evaluator
+from .results import RunRecord
 from .utils import (
     AverageMeter,
     MetricMeter,
     Registry,
     check_availability,
+    latest_checkpoint,
     load_checkpoint,
     mkdir_if_missing,
     resume_from_checkpoint,
     save_checkpoint,
 )
+from .utils.faults import NonFiniteLossError, nonfinite_loss_message, nonfinite_parts
+from .utils.rng_state import capture_rng_state, restore_rng_state
 
 TRAINER_REGISTRY = Registry("TRAINER")
 
@@ -91,6 +95,9 @@ class TrainerBase:
         """State-dict keys rebuilt by the trainer itself, dropped when loading for evaluation."""
         return ()
 
+    def check_checkpoint(self, name, checkpoint):
+        """Raise a clear error when ``checkpoint`` cannot belong to model ``name`` of this trainer."""
+
     def restore_state(self, name, checkpoint, strict=True):
         """Load a checkpoint dict into model ``name`` (and any extra fields, e.g. caches)."""
         state_dict = checkpoint["state_dict"]
@@ -108,7 +115,22 @@ class TrainerBase:
             ) from None
 
     # ----- saving / loading ---------------------------------------------------------
+    def run_state(self):
+        """What a resumed run needs besides the models: RNG states and the loss scaler (see README "Resume guarantees")."""
+        scaler = self.scaler
+        return {"rng_state": capture_rng_state(), "scaler": scaler.state_dict() if scaler is not None else None}
+
+    def restore_run_state(self, checkpoint):
+        if checkpoint.get("rng_state") is None:
+            print("Note: the checkpoint holds no RNG state (an older file): the resumed draws differ from an uninterrupted run")
+        else:
+            restore_rng_state(checkpoint["rng_state"])
+        scaler = self.scaler
+        if scaler is not None and checkpoint.get("scaler") is not None:
+            scaler.load_state_dict(checkpoint["scaler"])
+
     def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
+        run_state = self.run_state()  # one moment for every model's file
         for name in self.get_model_names():
             optim, sched = self._optims[name], self._scheds[name]
             state = {
@@ -117,6 +139,7 @@ class TrainerBase:
                 "optimizer": optim.state_dict() if optim is not None else None,
                 "scheduler": sched.state_dict() if sched is not None else None,
                 "val_result": val_result,
+                **run_state,
             }
             save_checkpoint(state, osp.join(directory, name), is_best=is_best, model_name=model_name)
 
@@ -126,6 +149,9 @@ class TrainerBase:
             print("No checkpoint found, train from scratch")
             return 0
         print(f"Found checkpoint at {directory} (will resume training)")
+        found = _consistent_checkpoints({name: latest_checkpoint(osp.join(directory, name)) for name in names})
+        for name, (_, checkpoint) in found.items():
+            self.check_checkpoint(name, checkpoint)
         start_epoch = 0
         for name in names:
             start_epoch = resume_from_checkpoint(
@@ -134,7 +160,9 @@ class TrainerBase:
                 self._optims[name],
                 self._scheds[name],
                 restore=lambda checkpoint, name=name: self.restore_state(name, checkpoint, strict=False),
+                checkpoint=found[name],
             )
+        self.restore_run_state(found[names[0]][1])
         return start_epoch
 
     def load_model(self, directory, epoch=None):
@@ -151,6 +179,7 @@ class TrainerBase:
             if not osp.exists(model_path):
                 raise FileNotFoundError(_missing_model_message(directory, name, model_file, self.get_model_names()))
             checkpoint = load_checkpoint(model_path)
+            self.check_checkpoint(name, checkpoint)
             state_dict = dict(checkpoint["state_dict"])
             for key in self.ignored_keys_on_load(name):
                 state_dict.pop(key, None)
@@ -184,29 +213,43 @@ class TrainerBase:
             sched.step()
 
     def detect_anomaly(self, loss):
+        """Stop before the update on a NaN/inf loss (TrainerX.run_epoch names the step)."""
         if not torch.isfinite(loss).all():
-            raise FloatingPointError("Loss is infinite or NaN!")
+            raise NonFiniteLossError()
 
-    def model_backward_and_update(self, loss, names=None):
-        """Zero the gradients, back-propagate ``loss`` and step every distinct optimizer once.
-
-        With a GradScaler (PREC amp: the loss was computed under ``autocast()``) the backward
-        pass and the steps go through it, as detectron2's AMPTrainer; fp16 and fp32 update
-        plainly (fp16 is the reference's pure-half update).
-        """
-        optims = self._unique(self._optims, names)
-        for optim in optims:
+    def model_zero_grad(self, names=None):
+        for optim in self._unique(self._optims, names):
             optim.zero_grad()
+
+    def model_backward(self, loss):
+        """Back-propagate ``loss``; gradients add up until model_update (gradient accumulation).
+
+        With a GradScaler (PREC amp: the loss was computed under ``autocast()``) the loss is
+        scaled first, as detectron2's AMPTrainer; fp16 and fp32 back-propagate plainly (fp16 is
+        the reference's pure-half update).
+        """
         if self.scaler is None:
             self.detect_anomaly(loss)
             loss.backward()
+        else:
+            self.scaler.scale(loss).backward()
+
+    def model_update(self, names=None):
+        """Step every distinct optimizer once (through the GradScaler under PREC amp)."""
+        optims = self._unique(self._optims, names)
+        if self.scaler is None:
             for optim in optims:
                 optim.step()
             return
-        self.scaler.scale(loss).backward()
         for optim in optims:
             self.scaler.step(optim)
         self.scaler.update()
+
+    def model_backward_and_update(self, loss, names=None):
+        """Zero the gradients, back-propagate ``loss`` and step every distinct optimizer once."""
+        self.model_zero_grad(names)
+        self.model_backward(loss)
+        self.model_update(names)
 
     # ----- tensorboard -----------------------------------------------------------------
     def init_writer(self, log_dir):
@@ -263,6 +306,25 @@ class TrainerBase:
         raise NotImplementedError
 
 
+def _consistent_checkpoints(found):
+    """Every model's checkpoint from the same epoch: a run killed between two models' saves
+    resumes from the earlier epoch, whose files the later model still has."""
+    epochs = {name: ckpt["epoch"] for name, (_, ckpt) in found.items()}
+    epoch = min(epochs.values())
+    for name, (fpath, _) in found.items():
+        if epochs[name] == epoch:
+            continue
+        older = osp.join(osp.dirname(fpath), f"model.pth.tar-{epoch}")
+        if not osp.exists(older):
+            raise RuntimeError(
+                f"The checkpoints disagree on the epoch ({epochs}) and \"{older}\" is missing: "
+                "the last save was interrupted. Delete the newer files to resume from an earlier epoch."
+            )
+        print(f'"{fpath}" is newer than the other models\' checkpoints: resuming from "{older}"')
+        found[name] = (older, load_checkpoint(older))
+    return found
+
+
 def _check_has_trainable(model, state_dict, name, ignored=()):
     """A non-strict load must still provide every trainable parameter (but those the trainer rebuilds)."""
     trainable = [n for n, p in model.named_parameters() if p.requires_grad and n not in ignored]
@@ -305,6 +367,7 @@ class SimpleTrainer(TrainerBase):
         self.build_model()
         self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
         self.best_result = -np.inf
+        self.run_record = RunRecord()
 
     def check_cfg(self, cfg):
         """Trainers assert their own config values here."""
@@ -324,7 +387,39 @@ class SimpleTrainer(TrainerBase):
         raise NotImplementedError("A trainer must build and register its model in build_model()")
 
     def train(self):
-        super().train(self.start_epoch, self.max_epoch)
+        try:
+            super().train(self.start_epoch, self.max_epoch)
+        except KeyboardInterrupt:
+            where = f"epoch {self.epoch + 1}" + (f" batch {self.batch_idx + 1}" if hasattr(self, "batch_idx") else "")
+            print(f"Interrupted at {where}: stopped. Rerun the same command to resume from the last checkpoint.")
+            self.close_writer()
+            raise
+
+    def run_state(self):
+        """Adds the trainer's name, the best val result and the evaluation history."""
+        return {
+            **super().run_state(),
+            "trainer": self.cfg.TRAINER.NAME,
+            "best_result": float(self.best_result),
+            "run_record": self.run_record.state_dict(),
+        }
+
+    def restore_run_state(self, checkpoint):
+        super().restore_run_state(checkpoint)
+        if checkpoint.get("best_result") is not None:
+            self.best_result = checkpoint["best_result"]
+        if checkpoint.get("run_record") is not None:
+            self.run_record.load_state_dict(checkpoint["run_record"])
+
+    def check_checkpoint(self, name, checkpoint):
+        """Refuses another trainer's checkpoint by name before its keys are compared."""
+        written_by = checkpoint.get("trainer")
+        if written_by is not None and written_by != self.cfg.TRAINER.NAME:
+            raise ValueError(
+                f'The checkpoint for "{name}" was written by the trainer {written_by}, this run is '
+                f"{self.cfg.TRAINER.NAME}. Use another --output-dir (resume) or point --model-dir at a "
+                f"{self.cfg.TRAINER.NAME} run (evaluation)."
+            )
 
     def before_train(self):
         directory = self.cfg.OUTPUT_DIR
@@ -358,7 +453,9 @@ class SimpleTrainer(TrainerBase):
 
         if do_test and self.cfg.TEST.FINAL_MODEL == "best_val":
             curr_result = self.test(split="val")
-            if curr_result > self.best_result:
+            is_best = curr_result > self.best_result
+            self.run_record.add_val(self.epoch, self.last_results, is_best)
+            if is_best:
                 self.best_result = curr_result
                 self.save_model(self.epoch, self.output_dir, val_result=curr_result, model_name="model-best.pth.tar")
         if meet_checkpoint_freq or last_epoch:
@@ -383,6 +480,9 @@ class SimpleTrainer(TrainerBase):
             self.evaluator.process(output, label)
         self.after_evaluation(split)
         results = self.evaluator.evaluate()
+        self.last_results = results
+        if split == "test":
+            self.run_record.set_final(split, results)
         for k, v in results.items():
             self.write_scalar(f"{split}/{k}", v, self.epoch)
         return list(results.values())[0]
@@ -422,7 +522,12 @@ class TrainerX(SimpleTrainer):
         end = time.time()
         for self.batch_idx, batch in enumerate(self.train_loader_x):
             data_time.update(time.time() - end)
-            loss_summary = self.forward_backward(batch)
+            try:
+                loss_summary = self.forward_backward(batch)
+            except NonFiniteLossError as e:
+                self.stop_on_nonfinite_loss(e.parts)
+            if nonfinite_parts(loss_summary):  # a trainer that reports a NaN value without raising
+                self.stop_on_nonfinite_loss(loss_summary)
             if (self.batch_idx + 1) == self.num_batches:
                 self.update_lr()  # once per epoch, after the last batch (Dassl trainers' timing)
             batch_time.update(time.time() - end)
@@ -451,6 +556,11 @@ class TrainerX(SimpleTrainer):
                 self.write_scalar("train/" + name, meter.avg, n_iter)
             self.write_scalar("train/lr", self.get_current_lr(), n_iter)
             end = time.time()
+
+    def stop_on_nonfinite_loss(self, loss_summary):
+        step = f"epoch {self.epoch + 1}/{self.max_epoch}, batch {self.batch_idx + 1}/{self.num_batches}"
+        prec = getattr(self, "prec", "fp32")
+        raise FloatingPointError(nonfinite_loss_message(step, loss_summary, prec, self.cfg.OPTIM.NAME)) from None
 
     def parse_batch_train(self, batch):
         return batch["img"].to(self.device), batch["label"].to(self.device)

@@ -18,6 +18,8 @@ import torch
 from engine import TrainerX
 from engine.optim import build_lr_scheduler, build_optimizer
 from engine.utils import load_pretrained_weights
+from engine.utils.faults import NonFiniteLossError, nonfinite_parts
+from engine.utils.micro_batches import micro_batches
 
 from .clip_backbone import PRECISIONS, load_clip, make_scaler, resolve_precision
 
@@ -72,6 +74,8 @@ class PromptTrainer(TrainerX):
         prec = cfg.TRAINER[self.prompt_key].PREC
         if prec not in PRECISIONS:
             raise ValueError(f'TRAINER.{self.prompt_key}.PREC must be fp16, fp32 or amp, got "{prec}"')
+        if cfg.TRAIN.GRAD_ACCUM < 1:
+            raise ValueError(f"TRAIN.GRAD_ACCUM must be 1 (no accumulation) or more, got {cfg.TRAIN.GRAD_ACCUM}")
 
     # ----- building ----------------------------------------------------------------------
     def build_model(self):
@@ -156,11 +160,25 @@ class PromptTrainer(TrainerX):
         raise NotImplementedError
 
     def forward_backward(self, batch):
-        inputs = self.train_inputs(batch)
-        with self.autocast():
-            loss, parts = self.losses(*inputs)
-        self.model_backward_and_update(loss)
-        return {"loss": loss.item(), **{k: float(v) for k, v in parts.items()}}
+        """One update on ``batch``, as TRAIN.GRAD_ACCUM micro-batches whose gradients add up.
+
+        Each micro-batch's loss is weighted by its share of the batch, so the update equals the
+        whole batch's (up to float summation order); the logged values are the weighted means.
+        """
+        chunks = micro_batches(self.train_inputs(batch), self.cfg.TRAIN.GRAD_ACCUM)
+        self.model_zero_grad()
+        summary = {}
+        for weight, inputs in chunks:
+            with self.autocast():
+                loss, parts = self.losses(*inputs)
+            values = {"loss": loss.item(), **{k: float(v) for k, v in parts.items()}}
+            if nonfinite_parts(values):
+                raise NonFiniteLossError(parts=values)  # before any update; run_epoch names the step
+            self.model_backward(loss if weight is None else loss * weight)
+            for k, v in values.items():
+                summary[k] = summary.get(k, 0.0) + (v if weight is None else v * weight)
+        self.model_update()
+        return summary
 
     # ----- evaluation ------------------------------------------------------------------------
     def class_text(self):

@@ -118,7 +118,8 @@ def default_tree():
             "WARMUP_MIN_LR": 1e-5,
             "WARMUP_RECOUNT": True,
         },
-        "TRAIN": {"CHECKPOINT_FREQ": 0, "PRINT_FREQ": 10, "COUNT_ITER": "train_x"},
+        # GRAD_ACCUM: each batch runs as that many micro-batches whose gradients add up (less memory, same update)
+        "TRAIN": {"CHECKPOINT_FREQ": 0, "PRINT_FREQ": 10, "COUNT_ITER": "train_x", "GRAD_ACCUM": 1},
         "TEST": {
             "EVALUATOR": "Classification",
             "PER_CLASS_RESULT": False,

@@ -16,6 +16,7 @@ from .tools import (
 )
 from .torchtools import (
     count_num_param,
+    latest_checkpoint,
     load_checkpoint,
     load_pretrained_weights,
     resume_from_checkpoint,

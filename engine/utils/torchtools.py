@@ -1,6 +1,7 @@
 """Checkpoint io (atomic save, load of ours and of the reference's files) and parameter counts."""
 import os
 import os.path as osp
+import re
 import shutil
 import warnings
 from collections import OrderedDict
@@ -9,14 +10,15 @@ import torch
 import torch.nn as nn
 
 from . import compat_pickle
+from .faults import save_failure_message
 from .tools import mkdir_if_missing
 
 
 def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True, model_name=""):
     """Save ``state`` to ``save_dir/<model_name or model.pth.tar-{epoch}>``.
 
-    The file is written to a temporary name and renamed, so an interrupted save never
-    destroys an existing checkpoint. ``save_dir/checkpoint`` names the latest file, as Dassl.
+    The file is written to a temporary name and renamed, so an interrupted or failed save
+    (killed, disk full) never destroys an existing checkpoint nor leaves a partial file. ``save_dir/checkpoint`` names the latest file, as Dassl.
     """
     mkdir_if_missing(save_dir)
     if remove_module_from_keys:
@@ -27,21 +29,43 @@ def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True
     if not model_name:
         model_name = "model.pth.tar-" + str(state["epoch"])
     fpath = osp.join(save_dir, model_name)
-    tmp = f"{fpath}.tmp{os.getpid()}"
-    torch.save(state, tmp)
-    os.replace(tmp, fpath)
-    print(f"Checkpoint saved to {fpath}")
-
     pointer = osp.join(save_dir, "checkpoint")
-    tmp = f"{pointer}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(f"{osp.basename(fpath)}\n")
-    os.replace(tmp, pointer)
+    try:
+        _atomic_write(fpath, lambda tmp: torch.save(state, tmp))
+        print(f"Checkpoint saved to {fpath}")
+        _atomic_write(pointer, lambda tmp: _write_text(tmp, f"{osp.basename(fpath)}\n"))
+        if is_best:
+            best_fpath = osp.join(osp.dirname(fpath), "model-best.pth.tar")
+            _atomic_write(best_fpath, lambda tmp: shutil.copyfile(fpath, tmp))
+            print(f'Best checkpoint saved to "{best_fpath}"')
+    except (OSError, RuntimeError) as e:  # torch.save reports a failed write as RuntimeError
+        raise OSError(save_failure_message(fpath, e, _pointed_file(save_dir))) from e
 
-    if is_best:
-        best_fpath = osp.join(osp.dirname(fpath), "model-best.pth.tar")
-        shutil.copy(fpath, best_fpath)
-        print(f'Best checkpoint saved to "{best_fpath}"')
+
+def _atomic_write(fpath, write):
+    """``write(tmp)`` then rename onto ``fpath``; a failed write leaves no temporary file behind."""
+    tmp = f"{fpath}.tmp{os.getpid()}"
+    try:
+        write(tmp)
+        os.replace(tmp, fpath)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _write_text(fpath, text):
+    with open(fpath, "w") as f:
+        f.write(text)
+
+
+def _pointed_file(fdir):
+    """The file named in ``fdir/checkpoint`` (None when there is no readable pointer)."""
+    try:
+        with open(osp.join(fdir, "checkpoint")) as f:
+            return osp.join(fdir, f.readline().strip())
+    except OSError:
+        return None
 
 
 def load_checkpoint(fpath, map_location=None):
@@ -67,17 +91,59 @@ def load_checkpoint(fpath, map_location=None):
         raise RuntimeError(f'Unable to load checkpoint "{fpath}": {e}') from e
 
 
-def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None, restore=None):
-    """Load the file named in ``fdir/checkpoint`` into model/optimizer/scheduler; return its epoch.
+def latest_checkpoint(fdir):
+    """``(path, checkpoint)`` of the newest loadable checkpoint in ``fdir``.
+
+    The file named in ``fdir/checkpoint`` comes first. When it cannot be read (truncated,
+    corrupted) it is named in a warning and left in place, and the newest readable
+    ``model.pth.tar-N`` before it is used instead; with none, the error names every file tried.
+    """
+    pointed = _pointed_file(fdir)
+    if pointed is None:
+        raise FileNotFoundError(f'No readable "checkpoint" file in "{fdir}" to resume from.')
+    candidates = [pointed] + [
+        osp.join(fdir, name)
+        for name in sorted(
+            (n for n in os.listdir(fdir) if re.fullmatch(r"model\.pth\.tar-\d+", n)),
+            key=lambda n: -int(n.rsplit("-", 1)[1]),
+        )
+        if osp.join(fdir, name) != pointed
+    ]
+    failed = []
+    for fpath in candidates:
+        try:
+            checkpoint = load_checkpoint(fpath)
+        except (RuntimeError, FileNotFoundError) as e:
+            print(f'Warning: cannot read the checkpoint "{fpath}" ({_first_line(e)}); it is left in place and an earlier one is tried')
+            failed.append(fpath)
+            continue
+        if failed and checkpoint.get("epoch", 0) >= _epoch_of(pointed, default=10**9):
+            continue  # only an earlier file may stand in for the unreadable latest one
+        return fpath, checkpoint
+    raise RuntimeError(
+        f"No readable checkpoint in \"{fdir}\" (tried {failed}). Remove the unreadable files to train "
+        "from scratch, or point --output-dir at another folder."
+    )
+
+
+def _epoch_of(fpath, default):
+    match = re.search(r"model\.pth\.tar-(\d+)$", fpath)
+    return int(match.group(1)) if match else default
+
+
+def _first_line(error):
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None, restore=None, checkpoint=None):
+    """Load the latest checkpoint of ``fdir`` (see latest_checkpoint) into model/optimizer/scheduler; return its epoch.
 
     ``restore(checkpoint)`` replaces the strict ``model.load_state_dict`` when given (trainers
-    whose checkpoints hold more than, or only part of, a state dict).
+    whose checkpoints hold more than, or only part of, a state dict). ``checkpoint``: an
+    already loaded ``(path, dict)`` to use instead of reading ``fdir``.
     """
-    with open(osp.join(fdir, "checkpoint"), "r") as f:
-        model_name = f.readlines()[0].strip("\n")
-        fpath = osp.join(fdir, model_name)
+    fpath, checkpoint = checkpoint or latest_checkpoint(fdir)
     print(f'Loading checkpoint from "{fpath}"')
-    checkpoint = load_checkpoint(fpath)
     if restore is not None:
         restore(checkpoint)
     else:
