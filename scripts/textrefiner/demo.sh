@@ -2,18 +2,18 @@
 # The embedded demo: base-to-new in the generated world (tools/world), no downloads, CPU.
 # Writes the world's data sets and pretrains its CLIP when missing (cached: the first run only),
 # then runs ZeroshotCLIP, CoOp and TextRefiner base-to-new (train on the base classes, test on the
-# new ones) on WorldShapes (sketches) and WorldPatterns (cartoons) over 3 seeds, prints the
+# new ones) on WorldColors (blurry photos) and WorldShapes (sketches) over 3 seeds, prints the
 # base / new / harmonic-mean table (mean ± std over seeds) and draws it into DEMO_DIR/base2new.png.
 #
 # usage: bash scripts/textrefiner/demo.sh [KEY VALUE ...]     (extra train.py config opts)
-# env:   DEMO_DIR (output/demo), DATASETS ("world_shapes world_patterns"), SEEDS ("1 2 3"),
+# env:   DEMO_DIR (output/demo), DATASETS ("world_colors world_shapes"), SEEDS ("1 2 3"),
 #        SHOTS (16), WORLD_STEPS (pretraining steps, default of tools.world.pretrain),
 #        TEXTREFINER_WORLD_CACHE (where the world CLIP is cached, ~/.cache/textrefiner/world),
 #        WORLD_CLIP (a world CLIP file to use instead: no pretraining)
 set -e -o pipefail
 cd "$(dirname "$0")/../.."
 DEMO_DIR=${DEMO_DIR:-output/demo}
-DATASETS=${DATASETS:-"world_shapes world_patterns"}
+DATASETS=${DATASETS:-"world_colors world_shapes"}
 SEEDS=${SEEDS:-"1 2 3"}
 export DATA="${DEMO_DIR}/data" OUTPUT="${DEMO_DIR}/output" SHOTS=${SHOTS:-16}
 CFG=world_ctxv1

@@ -151,7 +151,8 @@ def write_world(root, names=None, seed=0, force=False, log=print):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Write the generated world's data sets (split-file layout).")
     parser.add_argument("--root", required=True, help="data root (DATASET.ROOT) to write the data set folders into")
-    parser.add_argument("--names", nargs="+", default=None, help=f"data sets by name or config name (default: all of {', '.join(DATASETS)})")
+    parser.add_argument("--names", nargs="+", default=None,
+                        help=f"data sets by name or config name (default: all of {', '.join(DATASETS)})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="write again even when present")
     args = parser.parse_args(argv)

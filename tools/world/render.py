@@ -44,7 +44,7 @@ _SUPERSAMPLE = 4
 
 @dataclass(frozen=True)
 class Attributes:
-    """Everything an image shows; ``jitter`` (dx, dy) moves the object within its position."""
+    """Everything an image shows (the exact radius, offset and tints are drawn at rendering)."""
 
     shape: str
     colour: str
