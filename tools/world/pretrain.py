@@ -39,7 +39,7 @@ CACHE_ENV = "TEXTREFINER_WORLD_CACHE"
 PIXEL_MEAN = (0.48145466, 0.4578275, 0.40821073)  # CLIP's, as in the trainer configs
 PIXEL_STD = (0.26862954, 0.26130258, 0.27577711)
 ZERO_SHOT_TEMPLATE = "a photo of a {}."
-DEFAULTS = dict(steps=1500, batch_size=128, lr=2e-3, warmup=150, weight_decay=0.05, seed=0,
+DEFAULTS = dict(steps=3000, batch_size=128, lr=2e-3, warmup=150, weight_decay=0.05, seed=0,
                 vision_layers=2, vision_width=128, text_layers=2, text_width=64, embed_dim=64)
 
 
