@@ -11,18 +11,10 @@ import train
 from tools.synthetic_data import make_dataset
 from trainers.tta.policy import PromptPolicy, load_coop_context
 from trainers.tta.runner import main
+from tests.tta_fixtures import one_thread  # noqa: F401  (autouse: one torch thread)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FEW = ["--batch_size", "8", "--selection_p", "0.25", "--workers", "0"]  # 8 views, 2 selected
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run as fast on one thread, and a busy machine loses much to thread contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

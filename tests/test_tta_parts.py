@@ -14,18 +14,10 @@ from trainers.tta.adapt import Adapter, marginal_entropy, reward_loss, select_co
 from trainers.tta.policy import PromptPolicy, VisualPolicy
 from trainers.tta.rewards import CLIPReward, normalised_weights
 from trainers.tta.views import CLIP_MEAN, CLIP_STD, ViewBuilder
+from tests.tta_fixtures import one_thread  # noqa: F401  (autouse: one torch thread)
 
 NAMES = ["cat", "golden retriever", "sea_lion", "tench", "red fox"]
 N_VIEWS, P = 8, 0.25  # 2 selected views
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run as fast on one thread, and a busy machine loses much to thread contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
