@@ -1,10 +1,11 @@
 """Train or evaluate a CoOp-family trainer: the reference train.py's flags, config and life cycle."""
 import argparse
+import os
 import sys
 
 import torch
 
-from engine import build_trainer
+from engine import build_trainer, distributed
 from engine.config import ConfigError, get_cfg_default
 from engine.utils import collect_env_info, set_random_seed, setup_logger
 from engine.utils.faults import check_output_dir
@@ -113,11 +114,17 @@ def print_args(args, cfg):
 
 def main(args):
     cfg = setup_cfg(args)
+    ranks = distributed.init_from_environment(cfg.USE_CUDA)
+    if ranks > 1 and not distributed.is_main_process():
+        sys.stdout = open(os.devnull, "w")  # rank 0 logs; errors still reach stderr
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
-    check_output_dir(cfg.OUTPUT_DIR)
-    setup_logger(cfg.OUTPUT_DIR)
+    if distributed.is_main_process():
+        check_output_dir(cfg.OUTPUT_DIR)
+        setup_logger(cfg.OUTPUT_DIR)
+    if ranks > 1:
+        print(f"torchrun: {ranks} processes (rank 0 writes the log, checkpoints and results)")
     try:
         if torch.cuda.is_available() and cfg.USE_CUDA:
             torch.backends.cudnn.benchmark = True
@@ -129,14 +136,24 @@ def main(args):
         if args.eval_only:
             trainer.load_model(args.model_dir, epoch=args.load_epoch)
             trainer.test()
-            trainer.run_record.write(cfg, epochs_trained=0, eval_only=True)
+            write_results(trainer, cfg, epochs_trained=0, eval_only=True)
             return trainer
         if not args.no_train:
             trainer.train()
-        trainer.run_record.write(cfg, epochs_trained=0 if args.no_train else trainer.max_epoch, eval_only=False)
+        write_results(trainer, cfg, epochs_trained=0 if args.no_train else trainer.max_epoch, eval_only=False)
         return trainer
     finally:
         restore_stdout()
+        if ranks > 1:
+            if not distributed.is_main_process():
+                sys.stdout.close()
+                sys.stdout = sys.__stdout__
+            distributed.shutdown()
+
+
+def write_results(trainer, cfg, epochs_trained, eval_only):
+    if distributed.is_main_process():
+        trainer.run_record.write(cfg, epochs_trained=epochs_trained, eval_only=eval_only)
 
 
 if __name__ == "__main__":

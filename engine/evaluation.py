@@ -5,6 +5,7 @@ from collections import OrderedDict, defaultdict
 import numpy as np
 import torch
 
+from .distributed import is_main_process
 from .utils import Registry, check_availability
 
 EVALUATOR_REGISTRY = Registry("EVALUATOR")
@@ -89,6 +90,24 @@ class Classification(EvaluatorBase):
             for label, hit in zip(gt.tolist(), matches.tolist()):
                 self._per_class_res[label].append(hit)
 
+    def state(self):
+        """What this process has seen: (true labels, predicted labels)."""
+        return self._y_true, self._y_pred
+
+    def merge(self, states):
+        """Replace what was seen by the union of ``states`` (every rank's ``state()``): the
+        evaluation of a split sharded over the ranks of a torchrun, each image counted once."""
+        self.reset()
+        for y_true, y_pred in states:
+            self._y_true.extend(y_true)
+            self._y_pred.extend(y_pred)
+            for label, pred in zip(y_true, y_pred):
+                hit = int(label == pred)
+                self._correct += hit
+                if self._per_class_res is not None:
+                    self._per_class_res[label].append(hit)
+        self._total = len(self._y_true)
+
     def evaluate(self):
         results = OrderedDict()
         acc = 100.0 * self._correct / self._total
@@ -122,7 +141,7 @@ class Classification(EvaluatorBase):
             print(f"* average: {mean_acc:.1f}%")
             results["perclass_accuracy"] = mean_acc
 
-        if self.cfg.TEST.COMPUTE_CMAT:
+        if self.cfg.TEST.COMPUTE_CMAT and is_main_process():
             cmat = normalized_confusion_matrix(self._y_true, self._y_pred)
             save_path = osp.join(self.cfg.OUTPUT_DIR, "cmat.pt")
             torch.save(cmat, save_path)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import distributed
 from .data import DataManager
 from .evaluation import build_evaluator
 from .results import RunRecord
@@ -31,7 +32,7 @@ from .utils import (
     save_checkpoint,
 )
 from .utils.faults import NonFiniteLossError, nonfinite_loss_message, nonfinite_parts
-from .utils.rng_state import capture_rng_state, restore_rng_state
+from .utils.rng_state import capture_rng_state, offset_for_rank, restore_rng_state
 
 TRAINER_REGISTRY = Registry("TRAINER")
 
@@ -116,21 +117,40 @@ class TrainerBase:
 
     # ----- saving / loading ---------------------------------------------------------
     def run_state(self):
-        """What a resumed run needs besides the models: RNG states and the loss scaler (see README "Resume guarantees")."""
+        """What a resumed run needs besides the models: RNG states and the loss scaler (see README "Resume guarantees").
+
+        Under torchrun every rank's RNG states are gathered (``rank_rng_states``; collective: all
+        ranks call this), so a resumed multi-process run continues each rank's draws.
+        """
         scaler = self.scaler
-        return {"rng_state": capture_rng_state(), "scaler": scaler.state_dict() if scaler is not None else None}
+        state = {"rng_state": capture_rng_state(), "scaler": scaler.state_dict() if scaler is not None else None}
+        if distributed.is_distributed():
+            state["rank_rng_states"] = distributed.all_gather_objects(state["rng_state"])
+        return state
 
     def restore_run_state(self, checkpoint):
+        rank, ranks = distributed.rank(), distributed.world_size()
+        per_rank = checkpoint.get("rank_rng_states")
         if checkpoint.get("rng_state") is None:
             print("Note: the checkpoint holds no RNG state (an older file): the resumed draws differ from an uninterrupted run")
+        elif per_rank is not None and len(per_rank) == ranks:
+            restore_rng_state(per_rank[rank])
         else:
             restore_rng_state(checkpoint["rng_state"])
+            if ranks > 1 or per_rank is not None:
+                saved = 1 if per_rank is None else len(per_rank)
+                print(f"Note: the checkpoint was written by {saved} process(es), this run has {ranks}: augmentation draws differ from an uninterrupted run")
+                offset_for_rank(rank)
         scaler = self.scaler
         if scaler is not None and checkpoint.get("scaler") is not None:
             scaler.load_state_dict(checkpoint["scaler"])
 
     def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
+        """Write every model's checkpoint; under torchrun rank 0 writes, the others wait for it."""
         run_state = self.run_state()  # one moment for every model's file
+        if not distributed.is_main_process():
+            distributed.barrier()
+            return
         for name in self.get_model_names():
             optim, sched = self._optims[name], self._scheds[name]
             state = {
@@ -142,6 +162,7 @@ class TrainerBase:
                 **run_state,
             }
             save_checkpoint(state, osp.join(directory, name), is_best=is_best, model_name=model_name)
+        distributed.barrier()
 
     def resume_model_if_exist(self, directory):
         names = self.get_model_names()
@@ -253,7 +274,7 @@ class TrainerBase:
 
     # ----- tensorboard -----------------------------------------------------------------
     def init_writer(self, log_dir):
-        if self.__dict__.get("_writer") is None:
+        if self.__dict__.get("_writer") is None and distributed.is_main_process():
             self._writer = _summary_writer(log_dir)
 
     def close_writer(self):
@@ -356,7 +377,7 @@ class SimpleTrainer(TrainerBase):
         super().__init__()
         self.check_cfg(cfg)
         if torch.cuda.is_available() and cfg.USE_CUDA:
-            self.device = torch.device("cuda")
+            self.device = torch.device("cuda", distributed.local_rank()) if distributed.is_distributed() else torch.device("cuda")
         else:
             self.device = torch.device("cpu")
         self.start_epoch = self.epoch = 0
@@ -426,8 +447,11 @@ class SimpleTrainer(TrainerBase):
         if self.cfg.RESUME:
             directory = self.cfg.RESUME
         self.start_epoch = self.resume_model_if_exist(directory)
+        if self.start_epoch == 0:
+            offset_for_rank(distributed.rank())  # augmentation draws differ between ranks
         writer_dir = osp.join(self.output_dir, "tensorboard")
-        mkdir_if_missing(writer_dir)
+        if distributed.is_main_process():
+            mkdir_if_missing(writer_dir)
         self.init_writer(writer_dir)
         self.time_start = time.time()
 
@@ -474,11 +498,13 @@ class SimpleTrainer(TrainerBase):
             data_loader = self.test_loader
         print(f"Evaluate on the *{split}* set")
         self.before_evaluation(split)
-        for batch in tqdm(data_loader):
+        for batch in tqdm(data_loader, disable=not distributed.is_main_process()):
             input, label = self.parse_batch_test(batch)
             output = self.model_inference(input)
             self.evaluator.process(output, label)
         self.after_evaluation(split)
+        if distributed.is_distributed():
+            self.evaluator.merge(distributed.all_gather_objects(self.evaluator.state()))  # each image once
         results = self.evaluator.evaluate()
         self.last_results = results
         if split == "test":

@@ -1,11 +1,20 @@
 # Shared bodies of the per-method run scripts (sourced by scripts/<method>/*.sh).
 #
 # Environment: DATA (data root, default ./data), OUTPUT (output root, default output),
-# CFG, SHOTS, LOADEP (see each function). GPUs are chosen with CUDA_VISIBLE_DEVICES as usual.
+# CFG, SHOTS, LOADEP (see each function). GPUs are chosen with CUDA_VISIBLE_DEVICES as usual;
+# NPROC=N runs train.py as N processes through torchrun (README "Multi-GPU and multi-process").
 # Arguments after the script's own ones are passed to train.py as KEY VALUE config opts.
 
 DATA=${DATA:-./data}
 OUTPUT=${OUTPUT:-output}
+
+train_py() {  # python train.py ..., or torchrun with NPROC processes
+    if [ "${NPROC:-1}" -gt 1 ]; then
+        python -m torch.distributed.run --standalone --nproc_per_node "${NPROC}" train.py "$@"
+    else
+        python train.py "$@"
+    fi
+}
 
 usage_if_missing() {  # usage_if_missing "<usage>" "$@" (needs at least as many args as usage names)
     local usage=$1; shift
@@ -59,7 +68,7 @@ base2new_train() {
 # run_train TRAINER CFG DATASET SEED DIR [args and opts]: one train.py run with the common flags.
 run_train() {
     local trainer=$1 cfg=$2 dataset=$3 seed=$4 dir=$5; shift 5
-    python train.py \
+    train_py \
         --root "${DATA}" \
         --seed "${seed}" \
         --trainer "${trainer}" \
@@ -123,7 +132,7 @@ xd_test() {
 # zeroshot DATASET CFG [opts]: ZeroshotCLIP with configs/trainers/CoOp/CFG.yaml.
 zeroshot() {
     local dataset=$1 cfg=$2; shift 2
-    python train.py \
+    train_py \
         --root "${DATA}" \
         --trainer ZeroshotCLIP \
         --dataset-config-file "configs/datasets/${dataset}.yaml" \
@@ -144,7 +153,7 @@ zeroshot_base2new() {
         [ "$sub" = new ] && tree=test_new
         dir=${OUTPUT}/base2new/${tree}/${dataset}/ZeroshotCLIP/${cfg}/seed${seed}
         skip_if_exists "$dir" && continue
-        python train.py \
+        train_py \
             --root "${DATA}" \
             --seed "${seed}" \
             --trainer ZeroshotCLIP \

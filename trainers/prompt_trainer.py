@@ -11,11 +11,12 @@ LR once per epoch). Evaluation: ``class_text()`` once per evaluation, then
 Checkpoints: ``checkpoint_keys(name)`` is the one declaration of which state-dict keys a
 registered model saves and loads; ``extra_state`` / ``restore_extra`` carry anything else.
 """
+import contextlib
 from dataclasses import dataclass
 
 import torch
 
-from engine import TrainerX
+from engine import TrainerX, distributed
 from engine.optim import build_lr_scheduler, build_optimizer
 from engine.utils import load_pretrained_weights
 from engine.utils.faults import NonFiniteLossError, nonfinite_parts
@@ -104,6 +105,18 @@ class PromptTrainer(TrainerX):
         self.register_models()
         self.scaler = make_scaler(self.prec, self.device)
         self._eval_text = None
+        self.distributed_losses = self.wrap_for_ranks()
+
+    def wrap_for_ranks(self):
+        """Under torchrun: BatchNorm over the global batch and DistributedDataParallel over the
+        trainable modules computing ``losses`` (None in a single process)."""
+        if not distributed.is_distributed():
+            return None
+        for module in self.trainable_modules():
+            distributed.convert_batchnorm(module)
+        ranks = distributed.world_size()
+        print(f"DistributedDataParallel over {ranks} processes: {self.cfg.DATALOADER.TRAIN_X.BATCH_SIZE // ranks} images per process and step")
+        return distributed.wrap_losses(self.trainable_modules(), self.losses, self.device)
 
     def load_clip_model(self):
         return load_clip(self.cfg, self.prec, self.device)
@@ -164,21 +177,32 @@ class PromptTrainer(TrainerX):
 
         Each micro-batch's loss is weighted by its share of the batch, so the update equals the
         whole batch's (up to float summation order); the logged values are the weighted means.
+        Under torchrun the losses run through DistributedDataParallel (gradients averaged over
+        the ranks in the last micro-batch's backward) and the logged values are the ranks' mean.
         """
         chunks = micro_batches(self.train_inputs(batch), self.cfg.TRAIN.GRAD_ACCUM)
+        losses = self.distributed_losses or self.losses
         self.model_zero_grad()
         summary = {}
-        for weight, inputs in chunks:
-            with self.autocast():
-                loss, parts = self.losses(*inputs)
-            values = {"loss": loss.item(), **{k: float(v) for k, v in parts.items()}}
-            if nonfinite_parts(values):
-                raise NonFiniteLossError(parts=values)  # before any update; run_epoch names the step
-            self.model_backward(loss if weight is None else loss * weight)
+        for i, (weight, inputs) in enumerate(chunks):
+            last = i == len(chunks) - 1
+            with self.gradient_sync(last):
+                with self.autocast():
+                    loss, parts = losses(*inputs)
+                values = {"loss": loss.item(), **{k: float(v) for k, v in parts.items()}}
+                if nonfinite_parts(values):
+                    raise NonFiniteLossError(parts=values)  # before any update; run_epoch names the step
+                self.model_backward(loss if weight is None else loss * weight)
             for k, v in values.items():
                 summary[k] = summary.get(k, 0.0) + (v if weight is None else v * weight)
         self.model_update()
-        return summary
+        return distributed.mean_over_ranks(summary, self.device)
+
+    def gradient_sync(self, sync):
+        """DistributedDataParallel's no_sync for all but the last micro-batch (no-op in one process)."""
+        if self.distributed_losses is None or sync:
+            return contextlib.nullcontext()
+        return self.distributed_losses.no_sync()
 
     # ----- evaluation ------------------------------------------------------------------------
     def class_text(self):

@@ -3,6 +3,7 @@ import torch
 from tabulate import tabulate
 from torch.utils.data import DataLoader, Dataset
 
+from .. import distributed
 from ..utils import read_image
 from .datasets import build_dataset
 from .samplers import build_sampler
@@ -23,19 +24,40 @@ def build_data_loader(
     sampler = build_sampler(
         sampler_type, cfg=cfg, data_source=data_source, batch_size=batch_size, n_domain=n_domain, n_ins=n_ins
     )
+    # a training set smaller than one batch still yields that one short batch
+    drop_last = is_train and len(data_source) >= batch_size
+    sampler, batch_size = _shard_for_ranks(cfg, sampler, batch_size, is_train)
     wrapper = dataset_wrapper or DatasetWrapper
     loader = DataLoader(
         wrapper(cfg, data_source, transform=tfm, is_train=is_train),
         batch_size=batch_size,
         sampler=sampler,
         num_workers=cfg.DATALOADER.NUM_WORKERS,
-        # a training set smaller than one batch still yields that one short batch
-        drop_last=is_train and len(data_source) >= batch_size,
+        drop_last=drop_last,
         pin_memory=torch.cuda.is_available() and cfg.USE_CUDA,
     )
     if len(loader) == 0:
         raise ValueError(f"The data loader is empty: {len(data_source)} items with batch size {batch_size}")
     return loader
+
+
+def _shard_for_ranks(cfg, sampler, batch_size, is_train):
+    """(sampler, batch size) of this process: unchanged in a single process; under torchrun each
+    of N ranks takes its share of the sampler's order and, in training, B/N images a step, so the
+    global batch stays the configured B (evaluation keeps TEST.BATCH_SIZE per process)."""
+    n = distributed.world_size()
+    if n == 1:
+        return sampler, batch_size
+    if not is_train:
+        return distributed.ShardedSampler(sampler, n, distributed.rank(), from_rank0=False, even=False), batch_size
+    if batch_size % n != 0:
+        raise ValueError(
+            f"The training batch size {batch_size} is not divisible by the {n} processes: each process "
+            f"takes batch size / {n} images so that the global batch stays the config's. Set "
+            "DATALOADER.TRAIN_X.BATCH_SIZE to a multiple of --nproc_per_node."
+        )
+    sharded = distributed.ShardedSampler(sampler, n, distributed.rank())
+    return sharded, batch_size // n
 
 
 class DataManager:

@@ -54,3 +54,19 @@ def restore_rng_state(state):
 def _to_lists(python_state):
     version, internal, gauss = python_state
     return [version, list(internal), gauss]
+
+
+def offset_for_rank(rank):
+    """Reseed the global generators of rank ``rank`` > 0 from its current state and its rank.
+
+    Under torchrun every rank starts from the same seed (identical models); this makes the
+    augmentation draws differ between ranks. Rank 0 keeps its stream: it draws as a
+    single-process run, and its generators draw the sampler order every rank follows (ShardedSampler).
+    """
+    if rank <= 0:
+        return
+    base = int(torch.randint(0, 2**31 - 1, (1,)).item())
+    seed = int(np.random.SeedSequence([base, rank]).generate_state(1)[0])
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -16,6 +16,7 @@ output width, the alignment widths (``alignment_dims``).
 """
 import torch
 
+from engine import distributed
 from engine.metrics import compute_accuracy
 
 from ..clip_backbone import half_like_reference
@@ -48,7 +49,9 @@ class TextRefinerMixin:
         self.model.mid_image_trans = FeatureAlignment(in_dim, out_dim)
         print("Building memory")
         self.memory = LocalCache(dim=out_dim, size=tf.MEMORY_SIZE, alpha=tf.ALPHA, momentum=tf.MOMENTUM)
-        self.head = TextRefinerHead(self.model.mid_image_trans, self.memory, tf.TOPK, tuple(tf.LOCAL_FEATURES))
+        self.head = TextRefinerHead(
+            self.model.mid_image_trans, self.memory, tf.TOPK, tuple(tf.LOCAL_FEATURES), gather=distributed.all_gather_cat
+        )
         for name, value in self.hyper_parameters().items():
             print(f"check hyper-parameter {name}: {value}")
         print(f"check hyper-parameter alpha: {self.memory.alpha}")

@@ -40,9 +40,12 @@ class TextRefinerHead:
 
     alignment: a FeatureAlignment (tokens -> cache width). cache: a LocalCache.
     topk, local_parts: TRAINER.TF.TOPK and TRAINER.TF.LOCAL_FEATURES.
+    gather: aligned tokens of this process [b, L, D] -> those of the whole global batch [B, L, D]
+    (under torchrun every rank writes the whole batch, so the caches stay identical and equal
+    one process's); the identity by default.
     """
 
-    def __init__(self, alignment, cache, topk=5, local_parts=LOCAL_PARTS):
+    def __init__(self, alignment, cache, topk=5, local_parts=LOCAL_PARTS, gather=None):
         if alignment.out_dim != cache.dim:
             raise ValueError(
                 f"The feature alignment outputs {alignment.out_dim}-d tokens but the local cache is "
@@ -50,6 +53,7 @@ class TextRefinerHead:
             )
         self.alignment, self.cache = alignment, cache
         self.topk, self.local_parts = topk, check_local_parts(local_parts, topk)
+        self.gather = gather if gather is not None else (lambda tokens: tokens)
         self.n_local = num_local_features(topk, self.local_parts)
 
     def local_features(self, tokens, cls_attn):
@@ -69,7 +73,7 @@ class TextRefinerHead:
         """
         aligned, local = self.local_features(tokens, cls_attn)
         refined = self.cache.refine(text)
-        self.cache.write(aligned)
+        self.cache.write(self.gather(aligned.detach()))
         return RefinerStep(refined, aligned, local, regularisation_loss(refined, text))
 
     def coop_losses(self, step, image_features, text, labels, logit_scale, balance=50.0, distill=20.0):
