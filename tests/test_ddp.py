@@ -123,7 +123,7 @@ def _local_rank(pid):
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the rank's process through /proc (Linux)")
-def test_a_rank_killed_mid_run_stops_all_and_the_same_command_resumes(tmp_path, pets_root, tiny_vit_path):
+def test_a_rank_killed_mid_run_stops_all_and_the_same_command_resumes_exactly(tmp_path, pets_root, tiny_vit_path):
     out = str(tmp_path / "run")
     cmd = _command(2, out, pets_root, tiny_vit_path, "CoOp", "OPTIM.MAX_EPOCH", "40", "TRAIN.CHECKPOINT_FREQ", "1")
     proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -152,4 +152,10 @@ def test_a_rank_killed_mid_run_stops_all_and_the_same_command_resumes(tmp_path, 
     newest = max((n for n in os.listdir(out) if n.startswith("log.txt")), key=lambda n: os.path.getmtime(os.path.join(out, n)))
     resumed = open(os.path.join(out, newest)).read()  # the first log is kept, the rerun's has a time suffix
     assert "Found checkpoint at" in resumed and "epoch [40/40]" in resumed
-    assert _load(out, "prompt_learner", "model.pth.tar-40")["epoch"] == 40
+    # every rank's RNG states came back: the same final prompts as a run never stopped
+    whole = str(tmp_path / "whole")
+    res = subprocess.run(_command(2, whole, pets_root, tiny_vit_path, "CoOp", "OPTIM.MAX_EPOCH", "40",
+                                  "TRAIN.CHECKPOINT_FREQ", "1"), cwd=REPO, env=_env(), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    a, b = _load(out, "prompt_learner", "model.pth.tar-40"), _load(whole, "prompt_learner", "model.pth.tar-40")
+    assert a["epoch"] == 40 and torch.equal(a["state_dict"]["ctx"], b["state_dict"]["ctx"])
