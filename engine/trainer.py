@@ -31,6 +31,7 @@ from .utils import (
     resume_from_checkpoint,
     save_checkpoint,
 )
+from .utils import checkpoint_position
 from .utils.faults import NonFiniteLossError, nonfinite_loss_message, nonfinite_parts
 from .utils.rng_state import capture_rng_state, offset_for_rank, restore_rng_state
 
@@ -65,6 +66,7 @@ class TrainerBase:
         self._scheds = OrderedDict()
         self._writer = None
         self.scaler = None  # the GradScaler of mixed precision (PREC amp), set by the trainer
+        self.resume_in_epoch = None  # (batches done, epoch-start and moment RNG states) of a mid-epoch checkpoint
 
     # ----- model registry -------------------------------------------------------------
     def register_model(self, name="model", model=None, optim=None, sched=None):
@@ -129,25 +131,30 @@ class TrainerBase:
         return state
 
     def restore_run_state(self, checkpoint):
-        rank, ranks = distributed.rank(), distributed.world_size()
-        per_rank = checkpoint.get("rank_rng_states")
-        if checkpoint.get("rng_state") is None:
+        state = _own_rng_state(checkpoint, "rng_state", "rank_rng_states")
+        if state is None:
             print("Note: the checkpoint holds no RNG state (an older file): the resumed draws differ from an uninterrupted run")
-        elif per_rank is not None and len(per_rank) == ranks:
-            restore_rng_state(per_rank[rank])
         else:
-            restore_rng_state(checkpoint["rng_state"])
-            if ranks > 1 or per_rank is not None:
+            restore_rng_state(state)
+            per_rank, ranks = checkpoint.get("rank_rng_states"), distributed.world_size()
+            if (per_rank is None and ranks > 1) or (per_rank is not None and len(per_rank) != ranks):
                 saved = 1 if per_rank is None else len(per_rank)
                 print(f"Note: the checkpoint was written by {saved} process(es), this run has {ranks}: augmentation draws differ from an uninterrupted run")
-                offset_for_rank(rank)
+                offset_for_rank(distributed.rank())
+        self.resume_in_epoch = None
+        if checkpoint.get("batch", 0) > 0:  # a mid-epoch checkpoint: run_epoch replays the epoch's data up to it
+            self.resume_in_epoch = (checkpoint["batch"], _own_rng_state(checkpoint, "epoch_rng_state", "rank_epoch_rng_states"), state)
         scaler = self.scaler
         if scaler is not None and checkpoint.get("scaler") is not None:
             scaler.load_state_dict(checkpoint["scaler"])
 
-    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
-        """Write every model's checkpoint; under torchrun rank 0 writes, the others wait for it."""
-        run_state = self.run_state()  # one moment for every model's file
+    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name="", extra=None):
+        """Write every model's checkpoint; under torchrun rank 0 writes, the others wait for it.
+
+        ``extra``: more fields for every file (a mid-epoch checkpoint's position and RNG states).
+        After an epoch or mid-epoch save, older mid-epoch files are deleted.
+        """
+        run_state = {**self.run_state(), **(extra or {})}  # one moment for every model's file
         if not distributed.is_main_process():
             distributed.barrier()
             return
@@ -162,6 +169,9 @@ class TrainerBase:
                 **run_state,
             }
             save_checkpoint(state, osp.join(directory, name), is_best=is_best, model_name=model_name)
+        if not model_name or checkpoint_position.MID_EPOCH_FILE.fullmatch(model_name):
+            for name in self.get_model_names():  # every model has the new file: the older ones can go
+                checkpoint_position.remove_mid_epoch_files(osp.join(directory, name), keep=model_name or None)
         distributed.barrier()
 
     def resume_model_if_exist(self, directory):
@@ -327,18 +337,27 @@ class TrainerBase:
         raise NotImplementedError
 
 
+def _own_rng_state(checkpoint, key, per_rank_key):
+    """This rank's RNG state in a checkpoint: its own when the same number of processes wrote it, else rank 0's."""
+    per_rank = checkpoint.get(per_rank_key)
+    if per_rank is not None and len(per_rank) == distributed.world_size():
+        return per_rank[distributed.rank()]
+    return checkpoint.get(key)
+
+
 def _consistent_checkpoints(found):
-    """Every model's checkpoint from the same epoch: a run killed between two models' saves
-    resumes from the earlier epoch, whose files the later model still has."""
-    epochs = {name: ckpt["epoch"] for name, (_, ckpt) in found.items()}
-    epoch = min(epochs.values())
+    """Every model's checkpoint from the same point: a run killed between two models' saves
+    resumes from the earlier point, whose files the later model still has."""
+    positions = {name: checkpoint_position.position(ckpt) for name, (_, ckpt) in found.items()}
+    earliest = min(positions.values())
     for name, (fpath, _) in found.items():
-        if epochs[name] == epoch:
+        if positions[name] == earliest:
             continue
-        older = osp.join(osp.dirname(fpath), f"model.pth.tar-{epoch}")
+        older = osp.join(osp.dirname(fpath), checkpoint_position.file_name(earliest))
         if not osp.exists(older):
+            described = {n: checkpoint_position.describe(p) for n, p in positions.items()}
             raise RuntimeError(
-                f"The checkpoints disagree on the epoch ({epochs}) and \"{older}\" is missing: "
+                f"The checkpoints disagree on where training stood ({described}) and \"{older}\" is missing: "
                 "the last save was interrupted. Delete the newer files to resume from an earlier epoch."
             )
         print(f'"{fpath}" is newer than the other models\' checkpoints: resuming from "{older}"')
@@ -544,9 +563,11 @@ class TrainerX(SimpleTrainer):
         data_time = AverageMeter()
         self.num_batches = len(self.train_loader_x)
         print_freq = self.cfg.TRAIN.PRINT_FREQ
+        iter_freq = self.cfg.TRAIN.CHECKPOINT_ITER_FREQ
 
+        batches, done = self.epoch_batches()
         end = time.time()
-        for self.batch_idx, batch in enumerate(self.train_loader_x):
+        for self.batch_idx, batch in enumerate(batches, start=done):
             data_time.update(time.time() - end)
             try:
                 loss_summary = self.forward_backward(batch)
@@ -581,7 +602,39 @@ class TrainerX(SimpleTrainer):
             for name, meter in losses.meters.items():
                 self.write_scalar("train/" + name, meter.avg, n_iter)
             self.write_scalar("train/lr", self.get_current_lr(), n_iter)
+            if iter_freq > 0 and (self.batch_idx + 1) % iter_freq == 0 and self.batch_idx + 1 < self.num_batches:
+                self.save_mid_epoch(self.batch_idx + 1)
             end = time.time()
+
+    def epoch_batches(self):
+        """(iterator over this epoch's training batches, batches already done).
+
+        The RNG states at the iterator's creation are kept for mid-epoch checkpoints. Resuming
+        from one, the epoch starts again from those states and its first B batches are read
+        without training (data only): the rest of the epoch then gets the images, augmentations
+        and worker seeds of an uninterrupted run; the RNG states of the checkpoint's moment follow.
+        """
+        resume, self.resume_in_epoch = self.resume_in_epoch, None
+        if resume is not None:
+            restore_rng_state(resume[1])
+        self.epoch_rng_state = capture_rng_state()
+        batches = iter(self.train_loader_x)
+        if resume is None:
+            return batches, 0
+        done, _, moment = resume
+        print(f"Resuming epoch {self.epoch + 1} after batch {done}: reading its first {done} batches again (data only)")
+        for _ in range(done):
+            next(batches)
+        restore_rng_state(moment)
+        return batches, done
+
+    def save_mid_epoch(self, done):
+        """A resumable checkpoint after ``done`` batches of this epoch (TRAIN.CHECKPOINT_ITER_FREQ)."""
+        extra = {"batch": done, "epoch_rng_state": self.epoch_rng_state}
+        if distributed.is_distributed():
+            extra["rank_epoch_rng_states"] = distributed.all_gather_objects(self.epoch_rng_state)
+        name = checkpoint_position.file_name((self.epoch, done))
+        self.save_model(self.epoch - 1, self.output_dir, model_name=name, extra=extra)
 
     def stop_on_nonfinite_loss(self, loss_summary):
         step = f"epoch {self.epoch + 1}/{self.max_epoch}, batch {self.batch_idx + 1}/{self.num_batches}"

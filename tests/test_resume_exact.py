@@ -29,14 +29,14 @@ runpy.run_path("train.py", run_name="__main__")
 """
 
 
-def _run(out, root, clip_path, stop_at=0, stop_signal="SIGKILL"):
+def _run(out, root, clip_path, stop_at=0, stop_signal="SIGKILL", extra=()):
     argv = [
         "--root", root, "--seed", "1", "--output-dir", out, "--trainer", "CoOp",
         "--dataset-config-file", os.path.join(REPO, "configs/datasets/oxford_pets.yaml"),
         "--config-file", os.path.join(REPO, "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml"),
         "MODEL.BACKBONE.PATH", clip_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "1",
         "DATALOADER.TRAIN_X.BATCH_SIZE", "4", "DATASET.NUM_SHOTS", "4", "OPTIM.MAX_EPOCH", "2",
-        "OPTIM.LR", "0.05", "TRAIN.CHECKPOINT_FREQ", "1", "TEST.FINAL_MODEL", "best_val",
+        "OPTIM.LR", "0.05", "TRAIN.CHECKPOINT_FREQ", "1", "TEST.FINAL_MODEL", "best_val", *extra,
     ]
     env = {**os.environ, "STOP_AT_CALL": str(stop_at), "STOP_SIGNAL": stop_signal, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-c", RUNNER, *argv], cwd=REPO, env=env, capture_output=True, text=True)
@@ -95,3 +95,28 @@ def test_killed_and_interrupted_run_ends_identical_to_uninterrupted(tmp_path, pe
         assert first[key] == second[key], key
     assert [v["epoch"] for v in first["val_per_epoch"]] == [1, 2] and first["split"] == "test"
     assert 0 <= first["accuracy"] <= 100 and abs(first["accuracy"] + first["error"] - 100) < 1e-9
+
+
+def test_killed_after_a_mid_epoch_checkpoint_resumes_inside_the_epoch_exactly(tmp_path, pets_root, tiny_vit_path):
+    # TRAIN.CHECKPOINT_ITER_FREQ 2: checkpoints after batches 2 and 4 of each 6-batch epoch;
+    # random crops and flips in a worker process, so the replayed data must match draw for draw
+    every2 = ("TRAIN.CHECKPOINT_ITER_FREQ", "2")
+    whole = str(tmp_path / "whole")
+    res = _run(whole, pets_root, tiny_vit_path, extra=every2)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert sorted(os.listdir(os.path.join(whole, "prompt_learner"))) == [
+        "checkpoint", "model-best.pth.tar", "model.pth.tar-1", "model.pth.tar-2"]  # mid-epoch files removed
+
+    broken = str(tmp_path / "broken")
+    res = _run(broken, pets_root, tiny_vit_path, stop_at=11, extra=every2)  # SIGKILL at epoch 2, batch 5
+    assert res.returncode == -signal.SIGKILL
+    assert "model.pth.tar-1-iter4" in os.listdir(os.path.join(broken, "prompt_learner"))
+    res = _run(broken, pets_root, tiny_vit_path, extra=every2)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "Resuming epoch 2 after batch 4: reading its first 4 batches again (data only)" in res.stdout
+    assert "epoch [2/2] batch [4/6]" not in res.stdout and "epoch [2/2] batch [5/6]" in res.stdout
+
+    for name in ("model.pth.tar-2", "model-best.pth.tar"):
+        a, b = _checkpoint(whole, name), _checkpoint(broken, name)
+        for key in ("state_dict", "optimizer", "scheduler", "epoch", "rng_state"):
+            _assert_same_tensors(a[key], b[key], f"{name}:{key}")

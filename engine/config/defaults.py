@@ -119,7 +119,8 @@ def default_tree():
             "WARMUP_RECOUNT": True,
         },
         # GRAD_ACCUM: each batch runs as that many micro-batches whose gradients add up (less memory, same update)
-        "TRAIN": {"CHECKPOINT_FREQ": 0, "PRINT_FREQ": 10, "COUNT_ITER": "train_x", "GRAD_ACCUM": 1},
+        # CHECKPOINT_ITER_FREQ: also a resumable checkpoint every that many batches inside an epoch (0: none)
+        "TRAIN": {"CHECKPOINT_FREQ": 0, "CHECKPOINT_ITER_FREQ": 0, "PRINT_FREQ": 10, "COUNT_ITER": "train_x", "GRAD_ACCUM": 1},
         "TEST": {
             "EVALUATOR": "Classification",
             "PER_CLASS_RESULT": False,
