@@ -125,7 +125,8 @@ def _local_rank(pid):
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the rank's process through /proc (Linux)")
 def test_a_rank_killed_mid_run_stops_all_and_the_same_command_resumes_exactly(tmp_path, pets_root, tiny_vit_path):
     out = str(tmp_path / "run")
-    cmd = _command(2, out, pets_root, tiny_vit_path, "CoOp", "OPTIM.MAX_EPOCH", "40", "TRAIN.CHECKPOINT_FREQ", "1")
+    every = ("OPTIM.MAX_EPOCH", "40", "TRAIN.CHECKPOINT_FREQ", "1", "TRAIN.CHECKPOINT_ITER_FREQ", "1")
+    cmd = _command(2, out, pets_root, tiny_vit_path, "CoOp", *every)
     proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = os.path.join(out, "log.txt")
     deadline = time.time() + 120
@@ -142,7 +143,7 @@ def test_a_rank_killed_mid_run_stops_all_and_the_same_command_resumes_exactly(tm
     assert "Finish training" not in open(log).read()
     assert not os.path.exists(os.path.join(out, "results.json"))
     saved = sorted(os.listdir(os.path.join(out, "prompt_learner")))
-    assert all(n == "checkpoint" or re.fullmatch(r"model\.pth\.tar-\d+", n) for n in saved), saved  # no partial file
+    assert all(n == "checkpoint" or re.fullmatch(r"model\.pth\.tar-\d+(-iter\d+)?", n) for n in saved), saved  # no partial file
     for name in saved:
         if name != "checkpoint":
             _load(out, "prompt_learner", name)  # each loads
@@ -154,8 +155,8 @@ def test_a_rank_killed_mid_run_stops_all_and_the_same_command_resumes_exactly(tm
     assert "Found checkpoint at" in resumed and "epoch [40/40]" in resumed
     # every rank's RNG states came back: the same final prompts as a run never stopped
     whole = str(tmp_path / "whole")
-    res = subprocess.run(_command(2, whole, pets_root, tiny_vit_path, "CoOp", "OPTIM.MAX_EPOCH", "40",
-                                  "TRAIN.CHECKPOINT_FREQ", "1"), cwd=REPO, env=_env(), capture_output=True, text=True)
+    res = subprocess.run(_command(2, whole, pets_root, tiny_vit_path, "CoOp", *every), cwd=REPO, env=_env(),
+                         capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     a, b = _load(out, "prompt_learner", "model.pth.tar-40"), _load(whole, "prompt_learner", "model.pth.tar-40")
     assert a["epoch"] == 40 and torch.equal(a["state_dict"]["ctx"], b["state_dict"]["ctx"])
