@@ -201,5 +201,5 @@ def test_run_killed_between_two_models_saves_resumes_both_from_the_earlier_epoch
         assert torch.equal(resumed._models[name].weight, torch.ones(2, 2))
 
     (tmp_path / "prompt_learner" / "model.pth.tar-1").unlink()
-    with pytest.raises(RuntimeError, match=r"disagree on the epoch .* is missing"):
+    with pytest.raises(RuntimeError, match=r"disagree on where training stood \(\{'prompt_learner': '2 epochs done', 'Memory': '1 epochs done'\}\) .* is missing"):
         trainer().resume_model_if_exist(str(tmp_path))

@@ -23,7 +23,7 @@ def file_name(at):
 
 def describe(at):
     epoch, batch = at
-    return f"epoch {epoch}" if batch == 0 else f"epoch {epoch} + {batch} batches"
+    return f"{epoch} epochs done" if batch == 0 else f"{epoch} epochs and {batch} batches done"
 
 
 def remove_mid_epoch_files(fdir, keep=None):
