@@ -3,7 +3,7 @@ fp32, DDP with 2 processes (2+ GPUs), throughput of ours against the bare CLIP i
 and our PIL transforms against torchvision's. One summary line per check; exit status 1 when a
 check fails, 2 without CUDA.
 
-usage: bash bench/gpu_check.sh                        # the whole check on a CUDA machine (~5-8 min)
+usage: bash bench/gpu_check.sh                        # the whole check on a CUDA machine (budget 8 min)
        python -m bench.gpu_check --device cpu --quick  # the same logic on the CPU, a small subset
 
 Random-weight CLIPs (a tiny one and one of ViT-B/16's shape) and generated images: nothing is
@@ -79,8 +79,7 @@ def eval_logits(trainer, images):
     """The evaluation logits [B, C] of ``images`` (test split classes), as float32 on the CPU."""
     trainer.set_model_mode("eval")
     trainer.before_evaluation("test")
-    with trainer.autocast() if hasattr(trainer, "autocast") else contextlib.nullcontext():
-        logits = trainer.model_inference(images.to(trainer.device))
+    logits = trainer.model_inference(images.to(trainer.device))  # as SimpleTrainer.test: no autocast
     trainer.after_evaluation("test")
     return logits.float().cpu()
 
@@ -104,7 +103,7 @@ def check_precisions(summary, ws, spec, size, device, tmp, steps, precisions=PRE
             losses = [] if spec.eval_only else train_steps(trainer, first_batches(trainer, steps))
             logits = eval_logits(trainer, first_batches(trainer, 1)[0]["img"])
         except Exception as e:  # noqa: BLE001  (a failing trainer is a FAIL line, the others still run)
-            summary.add("FAIL", name, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            summary.add("FAIL", name, _error(e))
             continue
         finite = all(math.isfinite(v) for v in losses) and bool(torch.isfinite(logits).all())
         skipped = getattr(trainer, "skipped_updates", 0)
@@ -129,7 +128,7 @@ def compare_devices(summary, ws, spec, size, device, tmp):
             losses = [train_steps(cpu, batch)[0], train_steps(other, batch)[0]]
         logits = [eval_logits(cpu, batch[0]["img"]), eval_logits(other, batch[0]["img"])]
     except Exception as e:  # noqa: BLE001
-        summary.add("FAIL", name, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        summary.add("FAIL", name, _error(e))
         return
     loss_diff = abs(losses[0] - losses[1])
     logit_diff = (logits[0] - logits[1]).abs().max().item()
@@ -188,7 +187,7 @@ def throughput(summary, ws, size, device, tmp, train_batch, eval_batch, iters, t
         trainer.before_evaluation("test")
 
         def ours_eval():
-            with torch.no_grad(), trainer.autocast():
+            with torch.no_grad():
                 trainer.model_inference(x_eval)
 
         rates[label] = (train_rate, _rate(ours_eval, eval_batch, iters, device))
@@ -268,11 +267,24 @@ def run(args, tmp, summary, log):
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         speed_labels = [label for label in THROUGHPUT if label in labels]
         if device == "cuda" and "vitb16" in sizes:
-            throughput(summary, ws, "vitb16", device, tmp, train_batch=32, eval_batch=128, iters=5, trainers=speed_labels)
+            speed = dict(size="vitb16", train_batch=32, eval_batch=128, iters=5)
         else:  # the CPU: the plumbing only
-            throughput(summary, ws, sizes[-1], device, tmp, train_batch=4, eval_batch=8, iters=1, trainers=speed_labels)
-        check_ddp(summary, ws, tmp, device)
-    check_transforms(summary)
+            speed = dict(size=sizes[-1], train_batch=4, eval_batch=8, iters=1)
+        guarded(summary, "throughput", throughput, summary, ws, device=device, tmp=tmp, trainers=speed_labels, **speed)
+        guarded(summary, "DDP 2 processes (torchrun)", check_ddp, summary, ws, tmp, device)
+    guarded(summary, "PIL transforms vs torchvision", check_transforms, summary)
+
+
+def guarded(summary, name, check, *args, **kwargs):
+    """Run ``check``; an exception it raises becomes a FAIL line and the check goes on."""
+    try:
+        check(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001
+        summary.add("FAIL", name, _error(e))
+
+
+def _error(e):
+    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
 
 def main(argv=None):
