@@ -238,7 +238,7 @@ def check_transforms(summary, timeout=300):
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
-    p.add_argument("--quick", action="store_true", help=f"tiny CLIP and {', '.join(QUICK)} only, fp32, no throughput")
+    p.add_argument("--quick", action="store_true", help=f"tiny CLIP, {', '.join(QUICK)} only, fp32 only")
     p.add_argument("--trainers", nargs="+", choices=[s.label for s in SPECS], help="only these trainers")
     p.add_argument("--sizes", nargs="+", choices=sorted(SIZES), help="CLIP sizes (default: tiny vitb16; --quick: tiny)")
     p.add_argument("--steps", type=int, default=3, help="training steps per trainer and precision")
@@ -253,9 +253,6 @@ def run(args, tmp, summary, log):
     labels = args.trainers or (QUICK if args.quick else [s.label for s in SPECS])
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         ws = prepare(tmp, sizes)
-    # exact fp32 on CUDA for the comparison: no TF32 in matmuls and convolutions
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
     for size in sizes:
         steps = args.steps if size == "tiny" else min(args.steps, 2)
         for label in labels:
@@ -299,16 +296,22 @@ def main(argv=None):
     os.makedirs(tmp, exist_ok=True)
     log_path = os.path.join(tmp, "gpu_check.log")
     print(f"GPU check on {args.device}" + (f" ({torch.cuda.get_device_name(0)})" if args.device == "cuda" else "")
-          + f", torch {torch.__version__}; details in {log_path}" + ("" if args.keep else " (removed at the end)"),
+          + f", torch {torch.__version__}; details in {log_path}" + ("" if args.keep else " (removed unless a check fails)"),
           flush=True)
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     try:
+        # exact fp32 on CUDA for the comparison: no TF32 in matmuls and convolutions
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
         with open(log_path, "w") as log:
             run(args, tmp, summary, log)
     finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
         elapsed = time.time() - start
         summary.add("PASS" if elapsed <= args.budget_s else "FAIL", "runtime", f"{elapsed:.0f} s (budget {args.budget_s:.0f} s)")
-        if not args.keep:
+        if not args.keep and not summary.failed:
             shutil.rmtree(tmp, ignore_errors=True)
+        elif summary.failed:
+            print(f"The trainers' output and the work files are in {tmp}")
     print(f"{summary.failed} of {len(summary.lines)} checks failed" if summary.failed else f"all {len(summary.lines)} checks passed or were skipped/informational")
     return 1 if summary.failed else 0
 
