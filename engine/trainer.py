@@ -67,6 +67,7 @@ class TrainerBase:
         self._writer = None
         self.scaler = None  # the GradScaler of mixed precision (PREC amp), set by the trainer
         self.resume_in_epoch = None  # (batches done, epoch-start and moment RNG states) of a mid-epoch checkpoint
+        self.skipped_updates = 0  # updates the GradScaler skipped (inf/NaN gradients) in this process
 
     # ----- model registry -------------------------------------------------------------
     def register_model(self, name="model", model=None, optim=None, sched=None):
@@ -272,9 +273,24 @@ class TrainerBase:
             for optim in optims:
                 optim.step()
             return
+        scale = self.scaler.get_scale()
         for optim in optims:
             self.scaler.step(optim)
         self.scaler.update()
+        if self.scaler.get_scale() < scale:  # update() backs off exactly when step() skipped
+            self.report_skipped_update()
+
+    def report_skipped_update(self):
+        """One log line per update the GradScaler skipped: its gradients held inf/NaN (e.g. PromptKD's
+        KD_WEIGHT 1000 under PREC amp in the first steps, while the loss scale comes down)."""
+        self.skipped_updates += 1
+        where = f"epoch {getattr(self, 'epoch', 0) + 1}"
+        if hasattr(self, "batch_idx"):
+            where += f" batch {self.batch_idx + 1}"
+        print(
+            f"GradScaler skipped the update at {where}: inf/NaN gradients, loss scale now "
+            f"{self.scaler.get_scale():g} ({self.skipped_updates} skipped so far)"
+        )
 
     def model_backward_and_update(self, loss, names=None):
         """Zero the gradients, back-propagate ``loss`` and step every distinct optimizer once."""

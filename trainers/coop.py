@@ -55,7 +55,9 @@ class PromptLearner(nn.Module):
 
         self.n_cls = n_cls
         self.n_ctx = n_ctx
-        self.tokenized_prompts = tokenized_prompts
+        # a buffer so that .to(device) moves it with the module (the teacher is built on the CPU);
+        # not persistent: checkpoints hold the reference's keys, and the ids come from the class names
+        self.register_buffer("tokenized_prompts", tokenized_prompts, persistent=False)
         self.class_token_position = prompt_cfg.get("CLASS_TOKEN_POSITION", "end")
         if self.class_token_position not in CLASS_TOKEN_POSITIONS:
             raise ValueError(
@@ -152,12 +154,16 @@ class CustomCLIP(nn.Module):
     def __init__(self, prompt_cfg, input_size, classnames, clip_model):
         super().__init__()
         self.prompt_learner = self.prompt_learner_class(prompt_cfg, input_size, classnames, clip_model)
-        self.tokenized_prompts = self.prompt_learner.tokenized_prompts
         self.image_encoder = clip_model.visual
         self.text_encoder = TextEncoder(clip_model)
         self.logit_scale = clip_model.logit_scale
         self.dtype = clip_model.dtype
         self._frozen_text = None  # normalised text features while evaluating
+
+    @property
+    def tokenized_prompts(self):
+        """[n_cls, 77] token ids of the prompts: the prompt learner's buffer, wherever it was moved."""
+        return self.prompt_learner.tokenized_prompts
 
     def text_deep_prompts(self):
         """Deep text prompts passed at call time (MaPLe), or None: those the blocks hold, if any."""

@@ -5,8 +5,12 @@ The reference averages the whole state dict, frozen CLIP weights included, in fp
 weights underflow, so the frozen weights come back only up to fp16 rounding). Only the
 prompts change during training, so averaging them alone is the clean equivalent; the sum is
 kept in fp32 and saved with the checkpoints, so a resumed run averages the same epochs.
+Checkpoints load onto the CPU, so a restored sum is moved next to the prompts it aggregates
+(a run saved on CPU and resumed on CUDA would otherwise add CUDA prompts to CPU sums).
 """
 import math
+
+import torch
 
 
 def gaussian_epoch_weights(mean, std, epochs):
@@ -50,5 +54,17 @@ class PromptAverager:
         """The running sum and the epochs in it (the weights come from the config)."""
         return {"total": self.total, "epochs": self.epochs}
 
-    def load_state_dict(self, state):
-        self.total, self.epochs = dict(state["total"]), list(state["epochs"])
+    def load_state_dict(self, state, named_tensors):
+        """Restore a saved running sum; each sum goes, in fp32, to the device of its prompt in
+        ``named_tensors`` (the model's current prompts), wherever the checkpoint was loaded."""
+        unknown = sorted(set(state["total"]) - set(named_tensors))
+        if unknown:
+            raise KeyError(
+                f"The checkpoint's GPA sum holds {unknown}, which this model has no prompt for: resume "
+                "with the prompt design (TRAINER.PROMPTSRC.PROMPT_DEPTH_*, N_CTX_*) it was trained with"
+            )
+        self.total = {
+            name: total.detach().to(device=named_tensors[name].device, dtype=torch.float32)
+            for name, total in state["total"].items()
+        }
+        self.epochs = list(state["epochs"])

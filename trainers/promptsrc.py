@@ -107,4 +107,4 @@ class PromptSRC(IVLP):
 
     def restore_extra(self, name, checkpoint):
         if "gpa" in checkpoint:
-            self.gpa.load_state_dict(checkpoint["gpa"])
+            self.gpa.load_state_dict(checkpoint["gpa"], self.prompts())

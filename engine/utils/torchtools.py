@@ -68,8 +68,13 @@ def _pointed_file(fdir):
         return None
 
 
-def load_checkpoint(fpath, map_location=None):
-    """Load a checkpoint written by us or by the reference code.
+def load_checkpoint(fpath, map_location="cpu"):
+    """Load a checkpoint written by us or by the reference code, onto the CPU by default.
+
+    Every restore path moves what it loads to the model's device (``load_state_dict`` copies
+    into the parameters, optimizers cast their state to the parameters' devices, the GPA sum
+    and the TextRefiner cache are moved explicitly), so a file saved on one device resumes on
+    another and no rank of a multi-GPU run loads onto another rank's GPU.
 
     Ours hold only tensors and plain values and load with ``weights_only=True``. The
     reference's pickle Dassl scheduler objects, so those fall back to a full unpickle with
@@ -79,8 +84,6 @@ def load_checkpoint(fpath, map_location=None):
         raise ValueError("File path is None")
     if not osp.exists(fpath):
         raise FileNotFoundError(f'File is not found at "{fpath}"')
-    if map_location is None:
-        map_location = None if torch.cuda.is_available() else "cpu"
     try:
         return torch.load(fpath, map_location=map_location, weights_only=True)
     except Exception:
