@@ -20,9 +20,52 @@ class LayerNorm(nn.LayerNorm):
         return super().forward(x.type(torch.float32)).type(orig_type)
 
 
+def quick_gelu(x):
+    """OpenAI's GELU approximation x * sigmoid(1.702 x): the reference expression."""
+    return x * torch.sigmoid(1.702 * x)
+
+
+# rows of the activation computed at a time on CPU: a chunk and its temporary stay in the L2
+# cache (about 32k floats a thread) instead of three passes over the whole hidden tensor
+_CPU_CHUNK_ELEMENTS = 32768
+
+
+def quick_gelu_(x):
+    """``quick_gelu(x)`` written into ``x`` (returned): the same operations in the same order, so
+    the result is bit-identical, without the two hidden-size temporaries of the expression.
+
+    On CPU it runs over chunks of rows that stay in cache. For outputs whose backward is not
+    needed only: the caller checks (see QuickGELU).
+    """
+    if x.device.type != "cpu" or x.dim() < 2 or not x.is_contiguous():
+        s = x * 1.702
+        return x.mul_(s.sigmoid_())
+    rows = x.view(-1, x.shape[-1])  # [R, H]
+    step = max(1, _CPU_CHUNK_ELEMENTS * torch.get_num_threads() // rows.shape[1])
+    for chunk in rows.split(step):  # views of x
+        s = chunk * 1.702
+        chunk.mul_(s.sigmoid_())
+    return x
+
+
 class QuickGELU(nn.Module):
+    """x * sigmoid(1.702 x). With ``inplace`` (the MLPs' own, whose input is the fresh c_fc output)
+    it overwrites its input when no gradient flows through it (evaluation, frozen towers), with
+    bit-identical values; where autograd needs the input (deep prompts, fine-tuning) it computes
+    the reference expression out of place, so backward is autograd's own."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
-        return x * torch.sigmoid(1.702 * x)
+        needs_graph = torch.is_grad_enabled() and x.requires_grad
+        if not self.inplace or needs_graph or torch.compiler.is_compiling():
+            return quick_gelu(x)  # under torch.compile: the expression, which the compiler fuses
+        return quick_gelu_(x)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 def split_heads(x, heads):
@@ -89,7 +132,7 @@ class ResidualAttentionBlock(nn.Module):
             OrderedDict(
                 [
                     ("c_fc", nn.Linear(d_model, d_model * 4)),
-                    ("gelu", QuickGELU()),
+                    ("gelu", QuickGELU(inplace=True)),  # input: the c_fc output alone
                     ("c_proj", nn.Linear(d_model * 4, d_model)),
                 ]
             )
