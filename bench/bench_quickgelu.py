@@ -10,9 +10,11 @@ and CoOp's evaluation (PromptTrainer.model_inference: image features against the
 computed once per evaluation as in a test run) with eager, fused and (--compile) compiled.
 
 Each thread count runs in its own process (torch.compile bakes the thread count into its
-kernels). Times: median [min, max] over the repeats, img/s from the median; the activation's
-share is the median [min, max] over the repeats of (eager - identity) / eager, and its share of
-the self CPU time of one eager forward under torch.profiler (less sensitive to a busy CPU).
+kernels). Times: wall-clock median [min, max] over the repeats, img/s from the median, and the
+median CPU time of this process (at 1 thread it does not count the time other processes hold the
+core, so it is steadier on a shared machine). The activation's share is the median [min, max]
+over the repeats of (eager - identity) / eager, in wall and in CPU time, and its share of the
+self CPU time of one eager forward under torch.profiler.
 
 usage: python bench/bench_quickgelu.py [--threads 1 2] [--batch 1 8] [--repeats 5] [--classes 100] [--compile]
 """
@@ -115,6 +117,7 @@ def run_one(args, threads):
     for batch in args.batch:
         images = torch.randn(batch, 3, 224, 224)
         times = {name: [] for name in runs}
+        cpu = {name: [] for name in runs}
         with torch.no_grad():
             outputs = {}
             for name, fn in runs.items():  # warm-up (and compilation), outputs for the exactness check
@@ -124,22 +127,27 @@ def run_one(args, threads):
                     print(f"  {name}: first call {time.perf_counter() - start:.1f} s (compiles)")
             for _ in range(args.repeats):
                 for name, fn in runs.items():
-                    start = time.perf_counter()
+                    start, start_cpu = time.perf_counter(), time.process_time()
                     fn(images)
                     times[name].append(time.perf_counter() - start)
+                    cpu[name].append(time.process_time() - start_cpu)
             set_activation(visual, QuickGELU)
             profile_share = activation_profile_share(visual, images)
         print(f"cpu threads={threads} fp32 ViT-B/16-shaped image encoder (random weights), batch {batch}, "
               f"{args.repeats} repeats, CoOp with {args.classes} classes")
+        print(f"  {'':58s} wall: median [min, max]      img/s   CPU time (median)")
         for name, values in times.items():
             median, low, high = summary(values)
-            print(f"  {name:58s} {median:7.3f} s [{low:.3f}, {high:.3f}]  {batch / median:6.2f} img/s")
-        eager, identity = times["bare encoder, eager QuickGELU"], times["bare encoder, identity activation"]
-        share = summary([(e - i) / e for e, i in zip(eager, identity)])
-        print(f"  QuickGELU share of the eager forward: {100 * share[0]:.1f}% [{100 * share[1]:.1f}%, "
-              f"{100 * share[2]:.1f}%] (eager - identity); {100 * profile_share:.1f}% of self CPU time (profiler)")
-        fused_speedup = summary([e / f for e, f in zip(eager, times["bare encoder, fused QuickGELU (default)"])])
-        print(f"  fused / eager speed: {fused_speedup[0]:.3f}x [{fused_speedup[1]:.3f}, {fused_speedup[2]:.3f}]")
+            print(f"  {name:58s} {median:7.3f} s [{low:.3f}, {high:.3f}]  {batch / median:6.2f}  "
+                  f"{statistics.median(cpu[name]):7.3f} s")
+        for label, t in (("wall", times), ("CPU time", cpu)):
+            eager, identity = t["bare encoder, eager QuickGELU"], t["bare encoder, identity activation"]
+            share = summary([(e - i) / e for e, i in zip(eager, identity)])
+            speedup = summary([e / f for e, f in zip(eager, t["bare encoder, fused QuickGELU (default)"])])
+            print(f"  {label}: QuickGELU share of the eager forward {100 * share[0]:.1f}% [{100 * share[1]:.1f}%, "
+                  f"{100 * share[2]:.1f}%] (eager - identity); fused / eager speed {speedup[0]:.3f}x "
+                  f"[{speedup[1]:.3f}, {speedup[2]:.3f}]")
+        print(f"  profiler: QuickGELU {100 * profile_share:.1f}% of the eager forward's self CPU time")
         exact = torch.equal(outputs["bare encoder, fused QuickGELU (default)"], outputs["bare encoder, eager QuickGELU"])
         exact_coop = torch.equal(outputs["CoOp eval (model_inference), fused QuickGELU (default)"],
                                  outputs["CoOp eval (model_inference), eager QuickGELU"])
