@@ -4,10 +4,10 @@ eval throughput of the bare image encoder and of CoOp's evaluation path with eac
 Variants of one image encoder (same weights), timed alternately so load changes hit them alike:
 - eager:    the reference expression x * sigmoid(1.702 x) (three hidden-size tensors per block)
 - identity: the activation replaced by identity; eager - identity is the activation's share
-- fused:    the default QuickGELU(inplace=True), bit-identical to eager (checked here too)
+- in-place: the default QuickGELU(inplace=True), bit-identical to eager (checked here too)
 - compiled: with --compile, the encoder under torch.compile (MODEL.BACKBONE.COMPILE)
 and CoOp's evaluation (PromptTrainer.model_inference: image features against the class text,
-computed once per evaluation as in a test run) with eager, fused and (--compile) compiled.
+computed once per evaluation as in a test run) with eager, in-place and (--compile) compiled.
 
 Each thread count runs in its own process (torch.compile bakes the thread count into its
 kernels). Times: wall-clock median [min, max] over the repeats, img/s from the median, and the
@@ -87,7 +87,7 @@ def run_one(args, threads):
         set_activation(compiled, QuickGELU)
         if not compile_image_encoder(compiled):
             compiled = None
-    activations = {"eager": QuickGELU, "identity": nn.Identity, "fused": lambda: QuickGELU(inplace=True)}
+    activations = {"eager": QuickGELU, "identity": nn.Identity, "in-place": lambda: QuickGELU(inplace=True)}
 
     def bare(activation):
         return lambda x: (set_activation(visual, activations[activation]), visual(x))[1]
@@ -104,59 +104,68 @@ def run_one(args, threads):
         coop.image_encoder = compiled
         return coop_inference(x)
 
-    runs = {
-        "bare encoder, eager QuickGELU": bare("eager"),
-        "bare encoder, identity activation": bare("identity"),
-        "bare encoder, fused QuickGELU (default)": bare("fused"),
-        "CoOp eval (model_inference), eager QuickGELU": coop_eval("eager"),
-        "CoOp eval (model_inference), fused QuickGELU (default)": coop_eval("fused"),
+    runs = {  # (path, activation): one evaluation batch
+        ("bare", "eager"): bare("eager"),
+        ("bare", "identity"): bare("identity"),
+        ("bare", "in-place"): bare("in-place"),
+        ("coop", "eager"): coop_eval("eager"),
+        ("coop", "in-place"): coop_eval("in-place"),
     }
     if compiled is not None:
-        runs["bare encoder, torch.compile"] = compiled
-        runs["CoOp eval (model_inference), torch.compile"] = coop_compiled
+        runs["bare", "compiled"] = compiled
+        runs["coop", "compiled"] = coop_compiled
     for batch in args.batch:
         images = torch.randn(batch, 3, 224, 224)
-        times = {name: [] for name in runs}
-        cpu = {name: [] for name in runs}
+        wall, cpu = {key: [] for key in runs}, {key: [] for key in runs}
         with torch.no_grad():
             outputs = {}
-            for name, fn in runs.items():  # warm-up (and compilation), outputs for the exactness check
+            for key, fn in runs.items():  # warm-up (and compilation), outputs for the exactness check
                 start = time.perf_counter()
-                outputs[name] = fn(images)
-                if "compile" in name:
-                    print(f"  {name}: first call {time.perf_counter() - start:.1f} s (compiles)")
+                outputs[key] = fn(images)
+                if key[1] == "compiled":
+                    print(f"  {LABELS[key]}: first call {time.perf_counter() - start:.1f} s (compiles)")
             for _ in range(args.repeats):
-                for name, fn in runs.items():
+                for key, fn in runs.items():
                     start, start_cpu = time.perf_counter(), time.process_time()
                     fn(images)
-                    times[name].append(time.perf_counter() - start)
-                    cpu[name].append(time.process_time() - start_cpu)
+                    wall[key].append(time.perf_counter() - start)
+                    cpu[key].append(time.process_time() - start_cpu)
             set_activation(visual, QuickGELU)
             profile_share = activation_profile_share(visual, images)
         print(f"cpu threads={threads} fp32 ViT-B/16-shaped image encoder (random weights), batch {batch}, "
               f"{args.repeats} repeats, CoOp with {args.classes} classes")
-        print(f"  {'':58s} wall: median [min, max]      img/s   CPU time (median)")
-        for name, values in times.items():
-            median, low, high = summary(values)
-            print(f"  {name:58s} {median:7.3f} s [{low:.3f}, {high:.3f}]  {batch / median:6.2f}  "
-                  f"{statistics.median(cpu[name]):7.3f} s")
-        for label, t in (("wall", times), ("CPU time", cpu)):
-            eager, identity = t["bare encoder, eager QuickGELU"], t["bare encoder, identity activation"]
-            share = summary([(e - i) / e for e, i in zip(eager, identity)])
-            speedup = summary([e / f for e, f in zip(eager, t["bare encoder, fused QuickGELU (default)"])])
-            print(f"  {label}: QuickGELU share of the eager forward {100 * share[0]:.1f}% [{100 * share[1]:.1f}%, "
-                  f"{100 * share[2]:.1f}%] (eager - identity); fused / eager speed {speedup[0]:.3f}x "
-                  f"[{speedup[1]:.3f}, {speedup[2]:.3f}]")
-        print(f"  profiler: QuickGELU {100 * profile_share:.1f}% of the eager forward's self CPU time")
-        exact = torch.equal(outputs["bare encoder, fused QuickGELU (default)"], outputs["bare encoder, eager QuickGELU"])
-        exact_coop = torch.equal(outputs["CoOp eval (model_inference), fused QuickGELU (default)"],
-                                 outputs["CoOp eval (model_inference), eager QuickGELU"])
-        print(f"  fused vs eager: features bit-identical {exact}, CoOp logits bit-identical {exact_coop}")
-        if compiled is not None:
-            diff = (outputs["bare encoder, torch.compile"] - outputs["bare encoder, eager QuickGELU"]).abs().max()
-            diff_coop = (outputs["CoOp eval (model_inference), torch.compile"]
-                         - outputs["CoOp eval (model_inference), eager QuickGELU"]).abs().max()
-            print(f"  torch.compile vs eager: max abs diff features {diff.item():.2e}, CoOp logits {diff_coop.item():.2e}")
+        report(batch, wall, cpu, outputs, profile_share)
+
+
+LABELS = {
+    ("bare", "eager"): "bare encoder, eager QuickGELU",
+    ("bare", "identity"): "bare encoder, identity activation",
+    ("bare", "in-place"): "bare encoder, in-place QuickGELU (default)",
+    ("bare", "compiled"): "bare encoder, torch.compile",
+    ("coop", "eager"): "CoOp eval (model_inference), eager QuickGELU",
+    ("coop", "in-place"): "CoOp eval (model_inference), in-place QuickGELU (default)",
+    ("coop", "compiled"): "CoOp eval (model_inference), torch.compile",
+}
+
+
+def report(batch, wall, cpu, outputs, profile_share):
+    print(f"  {'':58s} wall: median [min, max]      img/s   CPU time (median)")
+    for key, values in wall.items():
+        median, low, high = summary(values)
+        print(f"  {LABELS[key]:58s} {median:7.3f} s [{low:.3f}, {high:.3f}]  {batch / median:6.2f}  "
+              f"{statistics.median(cpu[key]):7.3f} s")
+    for name, times in (("wall", wall), ("CPU time", cpu)):
+        eager, identity, inplace = times["bare", "eager"], times["bare", "identity"], times["bare", "in-place"]
+        share = summary([100 * (e - i) / e for e, i in zip(eager, identity)])
+        speed = summary([e / f for e, f in zip(eager, inplace)])
+        print(f"  {name}: QuickGELU share of the eager forward {share[0]:.1f}% [{share[1]:.1f}%, {share[2]:.1f}%] "
+              f"(eager - identity); in-place / eager speed {speed[0]:.3f}x [{speed[1]:.3f}, {speed[2]:.3f}]")
+    print(f"  profiler: QuickGELU {100 * profile_share:.1f}% of the eager forward's self CPU time")
+    exact = {path: torch.equal(outputs[path, "in-place"], outputs[path, "eager"]) for path in ("bare", "coop")}
+    print(f"  in-place vs eager: features bit-identical {exact['bare']}, CoOp logits bit-identical {exact['coop']}")
+    if ("bare", "compiled") in outputs:
+        diff = {path: (outputs[path, "compiled"] - outputs[path, "eager"]).abs().max().item() for path in ("bare", "coop")}
+        print(f"  torch.compile vs eager: max abs diff features {diff['bare']:.2e}, CoOp logits {diff['coop']:.2e}")
 
 
 def main():
@@ -172,9 +181,8 @@ def main():
         run_one(args, args.threads[0])
         return
     for threads in args.threads:
-        argv = [a for a in sys.argv[1:]]
-        command = [sys.executable, os.path.abspath(__file__), *argv, "--threads", str(threads), "--in-process"]
-        subprocess.run(command, check=True)
+        command = [sys.executable, os.path.abspath(__file__), *sys.argv[1:]]
+        subprocess.run(command + ["--threads", str(threads), "--in-process"], check=True)
 
 
 if __name__ == "__main__":
