@@ -85,7 +85,7 @@ def run_one(args, threads):
     if args.compile:
         compiled = copy.deepcopy(visual)
         set_activation(compiled, QuickGELU)
-        if not compile_image_encoder(compiled):
+        if not compile_image_encoder(compiled, torch.device("cpu")):
             compiled = None
     activations = {"eager": QuickGELU, "identity": nn.Identity, "in-place": lambda: QuickGELU(inplace=True)}
 

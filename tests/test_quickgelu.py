@@ -127,7 +127,7 @@ def test_compile_is_off_by_default(tiny_vit_path, compiled_modules, capsys):
 
 
 def test_compile_key_compiles_the_image_encoder(tiny_vit_path, compiled_modules, monkeypatch, capsys):
-    monkeypatch.setattr(clip_backbone, "_probe_compile", lambda: None)
+    monkeypatch.setattr(clip_backbone, "_probe_compile", lambda device: None)
     model = clip_backbone.load_clip(_cfg(True, tiny_vit_path), "fp32", torch.device("cpu"))
     assert compiled_modules == [model.visual]
     assert "MODEL.BACKBONE.COMPILE: the image encoder runs under torch.compile" in capsys.readouterr().out
