@@ -27,7 +27,33 @@ def load_clip(cfg, prec, device):
     model = clip.load(backbone, path=path, device="cpu")
     if prec == "fp16":
         convert_weights(model)
+    if cfg.MODEL.BACKBONE.COMPILE:
+        compile_image_encoder(model.visual, device)
     return model.to(device)
+
+
+def _probe_compile(device):
+    """Compile and run a one-line function on ``device``: raises where torch.compile cannot work
+    (e.g. no C++ compiler for CPU kernels), which a compiled module would only reveal at its first call."""
+    fn = torch.compile(lambda x: x * torch.sigmoid(1.702 * x))
+    fn(torch.ones(8, device=device))
+
+
+def compile_image_encoder(visual, device):
+    """MODEL.BACKBONE.COMPILE: ``visual.compile()`` (in place, so parameter names and checkpoints
+    do not change), or eager with one line saying why when torch.compile is unavailable here.
+    Returns whether it compiled. Compiled kernels are not bit-identical to eager ones (README)."""
+    try:
+        _probe_compile(device)
+    except Exception as e:  # the compiler stack raises many types (missing compiler, backend errors)
+        lines = str(e).strip().splitlines()
+        reason = lines[0] if lines else ""
+        print(f"MODEL.BACKBONE.COMPILE: torch.compile is unavailable ({type(e).__name__}: {reason}); "
+              "running the image encoder eagerly")
+        return False
+    visual.compile()
+    print("MODEL.BACKBONE.COMPILE: the image encoder runs under torch.compile (its first batches compile it)")
+    return True
 
 
 def half_like_reference(module):

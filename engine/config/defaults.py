@@ -92,6 +92,7 @@ def default_tree():
                 "NAME": "",
                 "PRETRAINED": True,
                 "PATH": "",  # (ours) a local CLIP weights file, used instead of the download cache
+                "COMPILE": False,  # (ours) run the CLIP image encoder under torch.compile (not bit-exact)
             },
             "HEAD": {"NAME": "", "HIDDEN_LAYERS": (), "ACTIVATION": "relu", "BN": True, "DROPOUT": 0.0},
         },
