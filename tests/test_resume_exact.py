@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,11 +62,16 @@ def _assert_same_tensors(a, b, where):
         assert a == b, where
 
 
-def test_killed_and_interrupted_run_ends_identical_to_uninterrupted(tmp_path, pets_root, tiny_vit_path):
-    # 24 training images in batches of 4: 6 batches an epoch, 2 epochs
-    whole = str(tmp_path / "whole")
-    res = _run(whole, pets_root, tiny_vit_path)
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory, pets_root, tiny_vit_path):
+    """The uninterrupted run: 24 training images in batches of 4, 6 batches an epoch, 2 epochs."""
+    out = str(tmp_path_factory.mktemp("resume") / "whole")
+    res = _run(out, pets_root, tiny_vit_path)
     assert res.returncode == 0, res.stderr[-2000:]
+    return out
+
+
+def test_killed_and_interrupted_run_ends_identical_to_uninterrupted(tmp_path, pets_root, tiny_vit_path, whole):
 
     broken = str(tmp_path / "broken")
     res = _run(broken, pets_root, tiny_vit_path, stop_at=9)  # SIGKILL at epoch 2, batch 3
@@ -97,16 +103,11 @@ def test_killed_and_interrupted_run_ends_identical_to_uninterrupted(tmp_path, pe
     assert 0 <= first["accuracy"] <= 100 and abs(first["accuracy"] + first["error"] - 100) < 1e-9
 
 
-def test_killed_after_a_mid_epoch_checkpoint_resumes_inside_the_epoch_exactly(tmp_path, pets_root, tiny_vit_path):
+def test_killed_after_a_mid_epoch_checkpoint_resumes_inside_the_epoch_exactly(tmp_path, pets_root, tiny_vit_path, whole):
     # TRAIN.CHECKPOINT_ITER_FREQ 2: checkpoints after batches 2 and 4 of each 6-batch epoch;
     # random crops and flips in a worker process, so the replayed data must match draw for draw
+    # (writing checkpoints draws nothing: the uninterrupted run without them is the reference)
     every2 = ("TRAIN.CHECKPOINT_ITER_FREQ", "2")
-    whole = str(tmp_path / "whole")
-    res = _run(whole, pets_root, tiny_vit_path, extra=every2)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert sorted(os.listdir(os.path.join(whole, "prompt_learner"))) == [
-        "checkpoint", "model-best.pth.tar", "model.pth.tar-1", "model.pth.tar-2"]  # mid-epoch files removed
-
     broken = str(tmp_path / "broken")
     res = _run(broken, pets_root, tiny_vit_path, stop_at=11, extra=every2)  # SIGKILL at epoch 2, batch 5
     assert res.returncode == -signal.SIGKILL
@@ -115,6 +116,8 @@ def test_killed_after_a_mid_epoch_checkpoint_resumes_inside_the_epoch_exactly(tm
     assert res.returncode == 0, res.stderr[-2000:]
     assert "Resuming epoch 2 after batch 4: reading its first 4 batches again (data only)" in res.stdout
     assert "epoch [2/2] batch [4/6]" not in res.stdout and "epoch [2/2] batch [5/6]" in res.stdout
+    assert sorted(os.listdir(os.path.join(broken, "prompt_learner"))) == [
+        "checkpoint", "model-best.pth.tar", "model.pth.tar-1", "model.pth.tar-2"]  # mid-epoch files removed
 
     for name in ("model.pth.tar-2", "model-best.pth.tar"):
         a, b = _checkpoint(whole, name), _checkpoint(broken, name)
