@@ -176,3 +176,13 @@ def test_a_rank_killed_mid_run_stops_all_and_the_same_command_resumes_exactly(tm
     # every rank's RNG states came back: the same final prompts as the run never stopped
     a, b = _load(out, "prompt_learner", "model.pth.tar-20"), _load(coop_runs["two"], "prompt_learner", "model.pth.tar-20")
     assert a["epoch"] == 20 and torch.equal(a["state_dict"]["ctx"], b["state_dict"]["ctx"])
+
+
+def test_scripts_launch_nproc_processes_through_torchrun():
+    # scripts/runs.sh's train_py with `python` stubbed to print its arguments (torchrun itself
+    # is run by the tests above)
+    cmd = ["bash", "-c", 'python() { echo "$@"; }; source scripts/runs.sh && train_py --seed 1']
+    res = subprocess.run(cmd, cwd=REPO, env={**_env(), "NPROC": "2"}, capture_output=True, text=True)
+    assert res.stdout.strip() == "-m torch.distributed.run --standalone --nproc_per_node 2 train.py --seed 1"
+    res = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True)
+    assert res.stdout.strip() == "train.py --seed 1"
