@@ -25,6 +25,7 @@ from .utils import (
     MetricMeter,
     Registry,
     check_availability,
+    distinct,
     latest_checkpoint,
     load_checkpoint,
     mkdir_if_missing,
@@ -233,12 +234,7 @@ class TrainerBase:
     def _unique(self, registry, names):
         """The distinct non-None objects of ``registry`` for ``names``: an optimizer or scheduler
         registered under two names (a model and its cache) is stepped once."""
-        found = []
-        for name in self.get_model_names(names):
-            item = registry[name]
-            if item is not None and all(item is not other for other in found):
-                found.append(item)
-        return found
+        return distinct(registry[name] for name in self.get_model_names(names))
 
     def update_lr(self, names=None):
         for sched in self._unique(self._scheds, names):

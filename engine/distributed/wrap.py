@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ..utils.tools import distinct
 from .context import is_distributed
 
 
@@ -17,11 +18,7 @@ class LossModule(nn.Module):
 
     def __init__(self, modules, loss_fn):
         super().__init__()
-        unique = []
-        for module in modules:
-            if all(module is not other for other in unique):
-                unique.append(module)
-        self.trainable = nn.ModuleList(unique)
+        self.trainable = nn.ModuleList(distinct(modules))
         self.loss_fn = loss_fn
 
     def forward(self, *inputs):

@@ -6,6 +6,7 @@ from .tools import (
     check_availability,
     check_isfile,
     collect_env_info,
+    distinct,
     listdir_nohidden,
     mkdir_if_missing,
     read_image,

@@ -97,3 +97,12 @@ def collect_env_info():
     from torch.utils.collect_env import get_pretty_env_info
 
     return get_pretty_env_info() + f"\n        Pillow ({PIL.__version__})"
+
+
+def distinct(items):
+    """``items`` in order, each object once (by identity), None left out."""
+    found = []
+    for item in items:
+        if item is not None and all(item is not other for other in found):
+            found.append(item)
+    return found
