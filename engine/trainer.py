@@ -138,9 +138,8 @@ class TrainerBase:
             print("Note: the checkpoint holds no RNG state (an older file): the resumed draws differ from an uninterrupted run")
         else:
             restore_rng_state(state)
-            per_rank, ranks = checkpoint.get("rank_rng_states"), distributed.world_size()
-            if (per_rank is None and ranks > 1) or (per_rank is not None and len(per_rank) != ranks):
-                saved = 1 if per_rank is None else len(per_rank)
+            saved, ranks = len(checkpoint.get("rank_rng_states") or [None]), distributed.world_size()
+            if saved != ranks:  # another number of processes: rank 0's states, reseeded per rank
                 print(f"Note: the checkpoint was written by {saved} process(es), this run has {ranks}: augmentation draws differ from an uninterrupted run")
                 offset_for_rank(distributed.rank())
         self.resume_in_epoch = None
