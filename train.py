@@ -125,6 +125,7 @@ def main(args):
         setup_logger(cfg.OUTPUT_DIR)
     if ranks > 1:
         print(f"torchrun: {ranks} processes (rank 0 writes the log, checkpoints and results)")
+    trainer = None
     try:
         if torch.cuda.is_available() and cfg.USE_CUDA:
             torch.backends.cudnn.benchmark = True
@@ -148,6 +149,8 @@ def main(args):
             if not distributed.is_main_process():
                 sys.stdout.close()
                 sys.stdout = sys.__stdout__
+            if trainer is not None:
+                trainer.leave_process_group()
             distributed.shutdown()
 
 

@@ -70,6 +70,10 @@ class TrainerBase:
         self.resume_in_epoch = None  # (batches done, epoch-start and moment RNG states) of a mid-epoch checkpoint
         self.skipped_updates = 0  # updates the GradScaler skipped (inf/NaN gradients) in this process
 
+    def leave_process_group(self):
+        """Release whatever holds the torchrun process group before it is destroyed (trainers
+        that wrap modules in DistributedDataParallel drop the wrapper)."""
+
     # ----- model registry -------------------------------------------------------------
     def register_model(self, name="model", model=None, optim=None, sched=None):
         if self.__dict__.get("_models") is None:

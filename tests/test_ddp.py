@@ -40,6 +40,9 @@ def _env():
 def _train(nproc, out, *args, **kwargs):
     res = subprocess.run(_command(nproc, out, *args, **kwargs), cwd=REPO, env=_env(), capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    # a group that outlives destroy_process_group() is torn down at interpreter exit, where gloo
+    # can abort a finished run (SIGABRT); nothing may hold it then
+    assert "still referenced after destroy_process_group" not in res.stderr, res.stderr[-3000:]
     with open(os.path.join(out, "log.txt")) as f:
         return f.read()
 

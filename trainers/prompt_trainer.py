@@ -198,6 +198,11 @@ class PromptTrainer(TrainerX):
         self.model_update()
         return distributed.mean_over_ranks(summary, self.device)
 
+    def leave_process_group(self):
+        """Release the DistributedDataParallel wrapper (it holds the process group) before the
+        group is destroyed; the trainer keeps training in one process afterwards."""
+        self.distributed_losses = None
+
     def gradient_sync(self, sync):
         """DistributedDataParallel's no_sync for all but the last micro-batch (no-op in one process)."""
         if self.distributed_losses is None or sync:

@@ -14,7 +14,7 @@ from .context import (
     shutdown,
     world_size,
 )
-from .gather import all_gather_cat, all_gather_objects, broadcast_object, mean_over_ranks
+from .gather import all_gather_cat, all_gather_objects, broadcast_object, mean_over_ranks, sum_over_ranks
 from .batchnorm import GlobalBatchNorm, convert_batchnorm
 from .sampler import ShardedSampler
 from .wrap import LossModule, wrap_losses
@@ -35,6 +35,7 @@ __all__ = [
     "mean_over_ranks",
     "rank",
     "shutdown",
+    "sum_over_ranks",
     "world_size",
     "wrap_losses",
 ]

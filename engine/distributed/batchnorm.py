@@ -2,18 +2,18 @@
 on B/N images each.
 
 torch's SyncBatchNorm runs on GPUs only; this one uses the process group's all_reduce (gloo or
-nccl) and autograd through it (torch.distributed.nn), so it runs on CPU too and is what the
+nccl) and autograd through it (gather.sum_over_ranks), so it runs on CPU too and is what the
 CPU tests check. The statistics are the two-pass mean and biased variance of the whole batch, in
 at least fp32; running statistics follow BatchNorm's rule with the unbiased variance of the
 whole batch. Outside training, or without a process group, it is torch's BatchNorm.
 """
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_fn
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .context import is_distributed
+from .gather import sum_over_ranks
 
 
 class GlobalBatchNorm(_BatchNorm):
@@ -38,9 +38,9 @@ class GlobalBatchNorm(_BatchNorm):
         x = input.to(work)
         count = torch.tensor([x.numel() // channels], dtype=work, device=x.device)
         dist.all_reduce(count)
-        mean = dist_fn.all_reduce(x.sum(dims)) / count  # [C]
+        mean = sum_over_ranks(x.sum(dims)) / count  # [C]
         centered = x - mean.view(shape)
-        var = dist_fn.all_reduce(centered.pow(2).sum(dims)) / count  # [C], biased
+        var = sum_over_ranks(centered.pow(2).sum(dims)) / count  # [C], biased
         out = centered * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
             out = out * self.weight.to(work).view(shape) + self.bias.to(work).view(shape)

@@ -3,10 +3,17 @@
 gloo on CPU, nccl when the run uses CUDA; each process drives the GPU ``LOCAL_RANK``.
 """
 import datetime
+import gc
 import os
+import sys
+import weakref
 
 import torch
 import torch.distributed as dist
+# Imported before any process group exists: torch.distributed.nn's functions bind group.WORLD as
+# a default argument when imported, and torch imports them lazily (with torch._dynamo); imported
+# after init_process_group they would keep the group alive past destroy_process_group().
+import torch.distributed.nn  # noqa: F401
 
 # a rank that waits longer than this for the others stops with an error instead of hanging
 # (torchrun normally ends every process first when one of them dies)
@@ -70,5 +77,22 @@ def init_from_environment(use_cuda):
 
 
 def shutdown():
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    """Destroy the process group while the interpreter is fully alive.
+
+    Whatever holds the group (DistributedDataParallel, autograd graphs of collectives) must be
+    released before: a group that outlives this call is destroyed during interpreter exit,
+    where gloo's communication threads can abort the process ("terminate called without an
+    active exception", SIGABRT) after a run that otherwise succeeded.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    gc.collect()  # reference cycles that still reach the group
+    group = weakref.ref(dist.group.WORLD)
+    dist.destroy_process_group()
+    gc.collect()
+    if group() is not None:
+        print(
+            f"Warning: rank {os.environ.get('RANK', '?')}: the process group is still referenced after "
+            "destroy_process_group(); it will be destroyed at interpreter exit, which can abort the process",
+            file=sys.stderr,
+        )

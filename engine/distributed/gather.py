@@ -53,3 +53,31 @@ def mean_over_ranks(values, device):
     dist.all_reduce(stacked)
     stacked /= world_size()
     return dict(zip(names, stacked.tolist()))
+
+
+class _SumOverRanks(torch.autograd.Function):
+    """y = sum over ranks of x; every rank's loss depends on every rank's x, so the gradient
+    of x is the sum over ranks of the gradients of y."""
+
+    @staticmethod
+    def forward(ctx, tensor):
+        total = tensor.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad):
+        total = grad.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(total)
+        return total
+
+
+def sum_over_ranks(tensor):
+    """The element-wise sum of every rank's ``tensor``, differentiable (the identity in one process).
+
+    Written here rather than taken from torch.distributed.nn: that module is deprecated, and its
+    autograd nodes keep a reference to the process group.
+    """
+    if not is_distributed():
+        return tensor
+    return _SumOverRanks.apply(tensor)
