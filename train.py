@@ -156,7 +156,7 @@ def main(args):
 
 def write_results(trainer, cfg, epochs_trained, eval_only):
     if distributed.is_main_process():
-        trainer.run_record.write(cfg, epochs_trained=epochs_trained, eval_only=eval_only)
+        trainer.run_record.write(cfg, epochs_trained=epochs_trained, eval_only=eval_only, skipped_updates=trainer.skipped_updates)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,12 @@ Format (all accuracies in percent)::
       "val_per_epoch": [{"epoch": 1, "accuracy": 80.0}, ...],   # TEST.FINAL_MODEL best_val
       "best_epoch": 3,                      # epoch of model-best.pth.tar (null without val)
       "epochs_trained": 50, "eval_only": false,
+      "skipped_updates": 0,                 # updates PREC amp's GradScaler skipped (inf/NaN gradients)
       "wall_time_s": 812.4,                 # this process only (a resumed run counts its own part)
       "versions": {"python": "3.11.9", "torch": "2.3.0", "numpy": "1.26.4", "code": "git commit or null"}
     }
 
-The per-epoch validation history and the best epoch are carried in every checkpoint, so
+The per-epoch validation history, the best epoch and the skipped-update count are carried in every checkpoint, so
 a resumed run writes the same record as an uninterrupted one (but for the wall time).
 """
 import hashlib
@@ -64,7 +65,7 @@ class RunRecord:
         self.best_epoch = state["best_epoch"]
 
     # ----- the file -------------------------------------------------------------------
-    def to_dict(self, cfg, epochs_trained, eval_only):
+    def to_dict(self, cfg, epochs_trained, eval_only, skipped_updates=0):
         final = self.final or {"split": None, "accuracy": None, "error": None, "macro_f1": None}
         return {
             "format": FORMAT_VERSION,
@@ -77,13 +78,14 @@ class RunRecord:
             "best_epoch": self.best_epoch,
             "epochs_trained": epochs_trained,
             "eval_only": eval_only,
+            "skipped_updates": skipped_updates,
             "wall_time_s": round(time.time() - self.time_start, 3),
             "versions": versions(),
         }
 
-    def write(self, cfg, epochs_trained, eval_only):
+    def write(self, cfg, epochs_trained, eval_only, skipped_updates=0):
         fpath = osp.join(cfg.OUTPUT_DIR, RESULTS_NAME)
-        write_json_atomic(self.to_dict(cfg, epochs_trained, eval_only), fpath)
+        write_json_atomic(self.to_dict(cfg, epochs_trained, eval_only, skipped_updates), fpath)
         print(f"Results written to {fpath}")
         return fpath
 

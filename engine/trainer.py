@@ -68,7 +68,7 @@ class TrainerBase:
         self._writer = None
         self.scaler = None  # the GradScaler of mixed precision (PREC amp), set by the trainer
         self.resume_in_epoch = None  # (batches done, epoch-start and moment RNG states) of a mid-epoch checkpoint
-        self.skipped_updates = 0  # updates the GradScaler skipped (inf/NaN gradients) in this process
+        self.skipped_updates = 0  # updates the GradScaler skipped (inf/NaN gradients), carried over a resume
 
     def leave_process_group(self):
         """Release whatever holds the torchrun process group before it is destroyed (trainers
@@ -131,7 +131,11 @@ class TrainerBase:
         ranks call this), so a resumed multi-process run continues each rank's draws.
         """
         scaler = self.scaler
-        state = {"rng_state": capture_rng_state(), "scaler": scaler.state_dict() if scaler is not None else None}
+        state = {
+            "rng_state": capture_rng_state(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "skipped_updates": self.skipped_updates,
+        }
         if distributed.is_distributed():
             state["rank_rng_states"] = distributed.all_gather_objects(state["rng_state"])
         return state
@@ -152,6 +156,7 @@ class TrainerBase:
         scaler = self.scaler
         if scaler is not None and checkpoint.get("scaler") is not None:
             scaler.load_state_dict(checkpoint["scaler"])
+        self.skipped_updates = checkpoint.get("skipped_updates", 0)
 
     def save_model(self, epoch, directory, is_best=False, val_result=None, model_name="", extra=None):
         """Write every model's checkpoint; under torchrun rank 0 writes, the others wait for it.

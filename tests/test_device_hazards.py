@@ -103,6 +103,29 @@ def test_grad_scaler_skipped_update_is_logged_and_leaves_the_parameters(capsys):
     torch.testing.assert_close(w.detach(), torch.full((3,), 0.9))
     assert trainer.skipped_updates == 1
 
+    # the count travels with the checkpoint: a resumed run reports the whole run's skips
+    resumed = TrainerBase()
+    resumed.restore_run_state(trainer.run_state())
+    assert resumed.skipped_updates == 1
+
+
+def test_tta_counts_the_adaptation_steps_its_grad_scaler_skipped():
+    torch.manual_seed(0)
+    policy = PromptPolicy(tiny_clip_model("vit", seed=0), 4, "a photo of a")
+    policy.start_dataset(NAMES)
+    optimizer = torch.optim.AdamW(policy.trainable_parameters(), 5e-3)
+    # init scale 2**127: the scaled loss overflows fp32, GradScaler skips and halves the scale
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**127)
+    adapter = Adapter(policy, optimizer, steps=2, selection_p=0.5, scaler=scaler)
+    ctx0 = policy.learner.ctx.detach().clone()
+    adapter.adapt(torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(1)))
+
+    assert (adapter.updates, adapter.skipped_updates) == (2, 2) and scaler.get_scale() == 2.0**125
+    assert torch.equal(policy.learner.ctx, ctx0)  # nothing applied
+    adapter.scaler.update(2.0**10)
+    adapter.adapt(torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(2)))
+    assert (adapter.updates, adapter.skipped_updates) == (4, 2) and not torch.equal(policy.learner.ctx, ctx0)
+
 
 # ----- frozen models hold no autograd state ----------------------------------------------------------
 def _assert_frozen(module):

@@ -142,6 +142,7 @@ def test_eval_only_run_writes_results_json_that_parse_test_res_reads(tmp_path, p
     assert results["eval_only"] is True and results["split"] == "test" and results["trainer"] == "ZeroshotCLIP"
     assert abs(results["accuracy"] + results["error"] - 100) < 1e-9 and 0 <= results["macro_f1"] <= 100
     assert len(results["config_digest"]) == 64 and results["versions"]["torch"] == torch.__version__
+    assert results["skipped_updates"] == 0
     log_accuracy = parse_test_res.read_metric(str(out / "log.txt"), "accuracy", parse_test_res.END_TEST)
     assert round(results["accuracy"], 1) == log_accuracy
 

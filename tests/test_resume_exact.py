@@ -90,14 +90,14 @@ def test_killed_and_interrupted_run_ends_identical_to_uninterrupted(tmp_path, pe
 
     for name in ("model.pth.tar-1", "model.pth.tar-2", "model-best.pth.tar"):
         a, b = _checkpoint(whole, name), _checkpoint(broken, name)
-        for key in ("state_dict", "optimizer", "scheduler", "epoch", "val_result", "rng_state", "best_result", "run_record"):
+        for key in ("state_dict", "optimizer", "scheduler", "epoch", "val_result", "rng_state", "best_result", "run_record", "skipped_updates"):
             _assert_same_tensors(a[key], b[key], f"{name}:{key}")
 
     with open(os.path.join(whole, "results.json")) as f:
         first = json.load(f)
     with open(os.path.join(broken, "results.json")) as f:
         second = json.load(f)
-    for key in ("accuracy", "error", "macro_f1", "val_per_epoch", "best_epoch", "config_digest", "split"):
+    for key in ("accuracy", "error", "macro_f1", "val_per_epoch", "best_epoch", "config_digest", "split", "skipped_updates"):
         assert first[key] == second[key], key
     assert [v["epoch"] for v in first["val_per_epoch"]] == [1, 2] and first["split"] == "test"
     assert 0 <= first["accuracy"] <= 100 and abs(first["accuracy"] + first["error"] - 100) < 1e-9

@@ -49,6 +49,8 @@ class Adapter:
         self.scaler = scaler
         self.amp = amp
         self.min_entropy_w = min_entropy_w
+        self.updates = 0  # adaptation steps taken on this set
+        self.skipped_updates = 0  # of which the GradScaler skipped (inf/NaN gradients)
 
     def autocast(self, device):
         return torch.autocast(device_type=device.type) if self.amp else contextlib.nullcontext()
@@ -77,9 +79,12 @@ class Adapter:
             self.optimizer.zero_grad()
             with self.autocast(views.device):
                 self.policy.forward_backward(idx, self.loss, scale)
+            self.updates += 1
             if self.scaler is not None:
+                before = self.scaler.get_scale()
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
+                self.skipped_updates += self.scaler.get_scale() < before  # update() backs off exactly when step() skipped
             else:
                 self.optimizer.step()
 

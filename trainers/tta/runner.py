@@ -103,6 +103,9 @@ def run_set(args, set_id, name, policy, reward, scaler, amp, device):
     print(f"The running time for dataset {set_id} is {seconds // 3600:.1f} Hour {seconds % 3600 / 60:.1f} Minute "
           f"({per_image:.3f} s per image)")
     print(peak_memory_line(device))
+    if scaler is not None:
+        print(f"GradScaler skipped {adapter.skipped_updates} of {adapter.updates} adaptation steps on {set_id} "
+              f"(inf/NaN gradients: those images were predicted with fewer updates); loss scale now {scaler.get_scale():g}")
     print(f"=> Acc. on testset [{set_id}]: @1 {top1} / @5 {top5}\n")
     return top1, top5
 
