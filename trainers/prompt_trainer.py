@@ -200,7 +200,7 @@ class PromptTrainer(TrainerX):
 
     def leave_process_group(self):
         """Release the DistributedDataParallel wrapper (it holds the process group) before the
-        group is destroyed; the trainer keeps training in one process afterwards."""
+        group is destroyed; losses computed afterwards run unwrapped."""
         self.distributed_losses = None
 
     def gradient_sync(self, sync):
