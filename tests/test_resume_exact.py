@@ -10,8 +10,10 @@ import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Runs train.py as `python train.py ...` would, but sends `signal` to itself just before the
-# forward_backward call number `at` of this process (so the stop lands mid-epoch, deterministically).
+# Runs train.py as `python train.py ...` would, but raises `signal` in its main thread just before
+# the forward_backward call number `at` of this process (so the stop lands mid-epoch,
+# deterministically: os.kill could hand SIGINT to another thread and the KeyboardInterrupt
+# would surface later, possibly inside a finalizer that swallows it).
 RUNNER = """
 import os, runpy, signal, sys
 sys.path.insert(0, os.getcwd())
@@ -22,7 +24,7 @@ if at > 0:
     def forward_backward(self, batch):
         calls[0] += 1
         if calls[0] == at:
-            os.kill(os.getpid(), sig)
+            signal.raise_signal(sig)
         return original(self, batch)
     CoOp.forward_backward = forward_backward
 sys.argv = ["train.py"] + sys.argv[1:]
