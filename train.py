@@ -1,6 +1,5 @@
 """Train or evaluate a CoOp-family trainer: the reference train.py's flags, config and life cycle."""
 import argparse
-import os
 import sys
 
 import torch
@@ -114,9 +113,12 @@ def print_args(args, cfg):
 
 def main(args):
     cfg = setup_cfg(args)
-    ranks = distributed.init_from_environment(cfg.USE_CUDA)
-    if ranks > 1 and not distributed.is_main_process():
-        sys.stdout = open(os.devnull, "w")  # rank 0 logs; errors still reach stderr
+    with distributed.process_group(cfg.USE_CUDA) as ranks:
+        return run(args, cfg, ranks)
+
+
+def run(args, cfg, ranks):
+    """One run in this process (one of ``ranks`` under torchrun)."""
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
@@ -145,13 +147,8 @@ def main(args):
         return trainer
     finally:
         restore_stdout()
-        if ranks > 1:
-            if not distributed.is_main_process():
-                sys.stdout.close()
-                sys.stdout = sys.__stdout__
-            if trainer is not None:
-                trainer.leave_process_group()
-            distributed.shutdown()
+        if trainer is not None:
+            trainer.leave_process_group()  # DistributedDataParallel holds the process group
 
 
 def write_results(trainer, cfg, epochs_trained, eval_only):

@@ -8,12 +8,10 @@
 DATA=${DATA:-./data}
 OUTPUT=${OUTPUT:-output}
 
+source "$(dirname "${BASH_SOURCE[0]}")/launch.sh"
+
 train_py() {  # python train.py ..., or torchrun with NPROC processes
-    if [ "${NPROC:-1}" -gt 1 ]; then
-        python -m torch.distributed.run --standalone --nproc_per_node "${NPROC}" train.py "$@"
-    else
-        python train.py "$@"
-    fi
+    launch train.py "$@"
 }
 
 usage_if_missing() {  # usage_if_missing "<usage>" "$@" (needs at least as many args as usage names)

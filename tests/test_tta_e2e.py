@@ -42,6 +42,7 @@ def coop_dir(tmp_path_factory, pets_root, tiny_vit_path):
 def _script(name, env, *args):
     res = subprocess.run(["bash", f"scripts/rlcf/{name}", *args], cwd=REPO, env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert "still referenced after destroy_process_group" not in res.stderr, res.stderr[-3000:]  # NPROC runs
     return res.stdout
 
 
@@ -96,6 +97,29 @@ def test_scripts_write_results_tables(tmp_path, data, coop_dir, tiny_vit_path, t
     out = _script("rlcf_tune.sh", dict(env, MOMENTUM="1"), *FEW, "--test_sets", "A", "--update_freq", "2")
     assert "views per image: 8 (AugMix: False)" in out
     assert float(_table(os.path.join(tmp_path, "finetune_cls_rl_01", "results_table.md"))["A"]) >= 0
+
+
+def test_two_processes_adapt_to_each_image_once_with_the_results_of_one(tmp_path, data, tiny_vit_path):
+    # each image's views are seeded by its index: the rank that adapts to it does not matter
+    env = dict(os.environ, OMP_NUM_THREADS="1", DATA=data, ARCH=tiny_vit_path, PYTHONPATH=REPO)
+    _script("tpt.sh", dict(env, OUTPUT=str(tmp_path / "one")), "A", *FEW)
+    out = _script("tpt.sh", dict(env, OUTPUT=str(tmp_path / "two"), NPROC="2"), "A", *FEW)
+    assert "torchrun: 2 processes, each adapting to 1/2 of the images" in out
+    results = [json.load(open(os.path.join(tmp_path, run, "tpt_prompt", "results.json"))) for run in ("one", "two")]
+    assert results[0] == results[1] and list(results[0]) == ["A"]
+
+
+def test_momentum_needs_one_process(monkeypatch, tmp_path):
+    from engine import distributed
+    from trainers.tta import runner
+
+    monkeypatch.setattr(distributed, "is_main_process", lambda: False)  # nothing written
+    parser = runner.build_parser()
+    args = runner.check_args(parser, parser.parse_args(
+        ["DATA", "--method", "rlcf-tune", "--momentum_update", "1", "--output", str(tmp_path / "out")]))
+    with pytest.raises(ValueError, match="--momentum_update 1 carries the adapted image encoder .* run tta.py without torchrun"):
+        runner.run(args, [("A", "ImageNetA")], ranks=2)
+    assert not os.path.exists(tmp_path / "out")
 
 
 @pytest.mark.parametrize("argv, message", [

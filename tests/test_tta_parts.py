@@ -319,3 +319,24 @@ def test_autocast_path_runs_chunked_and_visual(views, visual):
     logits = Adapter(policy, optimizer, 2, P, reward, amp=True).predict(views)
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
     assert any(not torch.equal(b, p) for b, p in zip(before, policy.trainable_parameters()))
+
+
+def test_views_loader_shards_the_seeded_order_among_processes(monkeypatch):
+    import trainers.tta.data as tta_data
+
+    class IndexOnly(torch.utils.data.Dataset):  # item i -> i (no image is read)
+        def __init__(self, items, builder):
+            self.items = items
+
+        def __len__(self):
+            return len(self.items)
+
+        def __getitem__(self, index):
+            return index
+
+    monkeypatch.setattr(tta_data, "ViewsDataset", IndexOnly)
+    items = list(range(11))
+    order = [int(i) for i in tta_data.views_loader(items, None, 0, seed=3)]
+    assert sorted(order) == items and order != items  # shuffled, each image once
+    shards = [[int(i) for i in tta_data.views_loader(items, None, 0, 3, num_replicas=3, rank=r)] for r in range(3)]
+    assert shards == [order[r::3] for r in range(3)]  # every image once over the ranks, none dropped

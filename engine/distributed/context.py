@@ -2,6 +2,7 @@
 
 gloo on CPU, nccl when the run uses CUDA; each process drives the GPU ``LOCAL_RANK``.
 """
+import contextlib
 import datetime
 import gc
 import os
@@ -96,3 +97,26 @@ def shutdown():
             "destroy_process_group(); it will be destroyed at interpreter exit, which can abort the process",
             file=sys.stderr,
         )
+
+
+@contextlib.contextmanager
+def process_group(use_cuda):
+    """torchrun's process group for the duration of a run; yields the world size (1 without torchrun).
+
+    Ranks other than 0 print nothing (their stdout goes to /dev/null; errors still reach stderr):
+    rank 0 logs. On exit the group is destroyed; release what holds it (DistributedDataParallel)
+    inside the block.
+    """
+    ranks = init_from_environment(use_cuda)
+    quiet = ranks > 1 and not is_main_process()
+    previous = sys.stdout
+    if quiet:
+        sys.stdout = open(os.devnull, "w")
+    try:
+        yield ranks
+    finally:
+        if quiet:
+            sys.stdout.close()
+            sys.stdout = previous
+        if ranks > 1:
+            shutdown()

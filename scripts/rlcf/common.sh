@@ -6,6 +6,9 @@
 # COOP_WEIGHT (a CoOp checkpoint file or train.py output folder: the "+ CoOp" rows; default
 # None = the prompt "a photo of a"). CLIP names may also be weights files.
 # Arguments after the script's own ones are passed on to tta.py (later flags win).
+# NPROC=N: N processes through torchrun, each adapting to its share of the images.
+
+source "$(dirname "${BASH_SOURCE[0]}")/../launch.sh"
 
 DATA=${DATA:-./data}
 OUTPUT=${OUTPUT:-output}

@@ -5,7 +5,7 @@
 set -e
 source "$(dirname "$0")/common.sh"
 
-python tta.py "${DATA}" \
+launch tta.py "${DATA}" \
     --method rlcf-prompt \
     --test_sets A/V/R/I/K \
     -a "${ARCH}" \

@@ -9,7 +9,7 @@ source "$(dirname "$0")/common.sh"
 augmix=1
 TESTSETS=${TESTSETS:-Caltech101/Cars/Pets/Flower102/Aircraft/Food101/SUN397/DTD/eurosat/UCF101}
 
-python tta.py "${DATA}" \
+launch tta.py "${DATA}" \
     --method rlcf-prompt \
     --test_sets "${TESTSETS}" \
     -a "${ARCH}" \

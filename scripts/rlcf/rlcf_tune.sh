@@ -7,7 +7,7 @@ set -e
 source "$(dirname "$0")/common.sh"
 MOMENTUM=${MOMENTUM:-0}
 
-python tta.py "${DATA}" \
+launch tta.py "${DATA}" \
     --method rlcf-tune \
     --test_sets A/V/R/I/K \
     -a "${ARCH}" \

@@ -7,7 +7,7 @@ source "$(dirname "$0")/common.sh"
 testsets=${1:-A/R/V/K/I}
 shift || true
 
-python tta.py "${DATA}" \
+launch tta.py "${DATA}" \
     --method tpt \
     --test_sets "${testsets}" \
     -a "${ARCH}" \

@@ -11,6 +11,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from engine import distributed
+
 
 def select_confident(logits, p):
     """Indices of the int(N * p) views [N, C] with the lowest softmax entropy, lowest first."""
@@ -104,7 +106,8 @@ def topk_hits(logits, label, k):
 
 
 def evaluate_set(adapter, loader, device, print_freq=500):
-    """Top-1 / top-5 (%) over the loader's images, and the seconds per image."""
+    """Top-1 / top-5 (%) over the loader's images (of all ranks under torchrun), and the seconds per
+    image of this process. Progress lines count this process's images."""
     hits1 = hits5 = 0.0
     start = time.time()
     for i, (views, label) in enumerate(loader):
@@ -115,5 +118,8 @@ def evaluate_set(adapter, loader, device, print_freq=500):
         if (i + 1) % print_freq == 0:
             n = i + 1
             print(f"Test: [{n}/{len(loader)}] Acc@1 {100 * hits1 / n:6.2f} Acc@5 {100 * hits5 / n:6.2f}")
-    n = max(len(loader), 1)
-    return round(100 * hits1 / n, 3), round(100 * hits5 / n, 3), (time.time() - start) / n
+    seconds_per_image = (time.time() - start) / max(len(loader), 1)
+    totals = distributed.sum_over_ranks(torch.tensor([hits1, hits5, len(loader)], dtype=torch.float64, device=device))
+    hits1, hits5, n = totals.tolist()
+    n = max(n, 1)
+    return round(100 * hits1 / n, 3), round(100 * hits5 / n, 3), seconds_per_image

@@ -7,13 +7,14 @@ ViewBuilder in the loader's workers.
 import os
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 import datasets  # noqa: F401  (registers the data sets)
 from datasets.base import dataset_folder, require_files
 from datasets.imagenet import ImageNet, read_classnames
 from engine.config import get_cfg_default
 from engine.data.datasets import build_dataset
+from engine.distributed import ShardedSampler
 from engine.utils import read_image
 
 # the reference's set id (lower case) -> registered data set; ImageNet ids are one letter
@@ -93,9 +94,16 @@ class ViewsDataset(Dataset):
         return self.view_builder(read_image(item.impath), index), item.label
 
 
-def views_loader(items, view_builder, workers, seed):
-    """One image (all its views) per batch, in a seeded shuffled order as the reference."""
+def views_loader(items, view_builder, workers, seed, num_replicas=1, rank=0):
+    """One image (all its views) per batch, in a seeded shuffled order as the reference.
+
+    Under torchrun every rank draws the same order and takes every ``num_replicas``-th image of
+    it, from position ``rank``: each image once over all ranks. Its views are seeded by its index
+    (ViewBuilder), so its prediction does not depend on the rank that adapts to it.
+    """
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        ViewsDataset(items, view_builder), batch_size=1, shuffle=True, generator=generator, num_workers=workers
-    )
+    dataset = ViewsDataset(items, view_builder)
+    order = RandomSampler(dataset, generator=generator)
+    sampler = order if num_replicas == 1 else ShardedSampler(order, num_replicas, rank, from_rank0=False, even=False)
+    # the loader shares the generator (its worker seed draw comes first, as with shuffle=True)
+    return DataLoader(dataset, batch_size=1, sampler=sampler, generator=generator, num_workers=workers)

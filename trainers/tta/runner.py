@@ -8,6 +8,7 @@ import time
 import torch
 
 import clip
+from engine import distributed
 from engine.utils import set_random_seed, setup_logger
 from engine.utils.logger import restore_stdout
 
@@ -96,7 +97,7 @@ def run_set(args, set_id, name, policy, reward, scaler, amp, device):
     size = policy.clip_model.visual.input_resolution
     builder = ViewBuilder(size, n_views, bool(args.augmix) and fine, bool(args.hard_aug), args.seed)
     print(f"views per image: {n_views} (AugMix: {builder.use_augmix}); number of test samples: {len(items)}")
-    loader = views_loader(items, builder, args.workers, args.seed)
+    loader = views_loader(items, builder, args.workers, args.seed, distributed.world_size(), distributed.rank())
     start = time.time()
     top1, top5, per_image = evaluate_set(adapter, loader, device, args.print_freq)
     seconds = time.time() - start
@@ -104,7 +105,9 @@ def run_set(args, set_id, name, policy, reward, scaler, amp, device):
           f"({per_image:.3f} s per image)")
     print(peak_memory_line(device))
     if scaler is not None:
-        print(f"GradScaler skipped {adapter.skipped_updates} of {adapter.updates} adaptation steps on {set_id} "
+        counts = torch.tensor([adapter.skipped_updates, adapter.updates], dtype=torch.float64, device=device)
+        skipped, updates = (int(c) for c in distributed.sum_over_ranks(counts).tolist())
+        print(f"GradScaler skipped {skipped} of {updates} adaptation steps on {set_id} "
               f"(inf/NaN gradients: those images were predicted with fewer updates); loss scale now {scaler.get_scale():g}")
     print(f"=> Acc. on testset [{set_id}]: @1 {top1} / @5 {top5}\n")
     return top1, top5
@@ -117,14 +120,41 @@ def main(argv=None):
         sets = parse_test_sets(args.test_sets)
     except ValueError as e:
         parser.error(str(e))
-    os.makedirs(args.output, exist_ok=True)
-    setup_logger(args.output)
+    with distributed.process_group(use_cuda=True) as ranks:
+        return run(args, sets, ranks)
+
+
+def select_device(args, ranks):
+    """cuda:--gpu in one process; under torchrun process r drives GPU LOCAL_RANK; CPU without CUDA."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    if ranks > 1:
+        if args.gpu != 0:
+            print(f"Note: --gpu {args.gpu} is not used under torchrun: process r drives GPU LOCAL_RANK (CUDA_VISIBLE_DEVICES picks them)")
+        return torch.device(f"cuda:{distributed.local_rank()}")
+    return torch.device(f"cuda:{args.gpu}")
+
+
+def run(args, sets, ranks):
+    """Every test set in this process (under torchrun: this rank's share of each set's images)."""
+    if ranks > 1 and args.momentum_update:
+        raise ValueError(
+            "--momentum_update 1 carries the adapted image encoder from one image to the next in the run's "
+            "order, which one process alone has: run tta.py without torchrun (NPROC=1)"
+        )
+    main_process = distributed.is_main_process()
+    if main_process:
+        os.makedirs(args.output, exist_ok=True)
+        setup_logger(args.output)
     try:
         print(f"Command: {' '.join(sys.argv)}\n{vars(args)}")
-        with open(os.path.join(args.output, "hparams_train.json"), "w") as f:
-            json.dump(vars(args), f, indent=4, sort_keys=True)
+        if ranks > 1:
+            print(f"torchrun: {ranks} processes, each adapting to 1/{ranks} of the images (rank 0 writes the log and results)")
+        if main_process:
+            with open(os.path.join(args.output, "hparams_train.json"), "w") as f:
+                json.dump(vars(args), f, indent=4, sort_keys=True)
         set_random_seed(args.seed)
-        device = torch.device(f"cuda:{args.gpu}" if torch.cuda.is_available() else "cpu")
+        device = select_device(args, ranks)
         amp = args.prec == "amp" and device.type == "cuda"
         if args.prec == "amp" and not amp:
             print("PREC amp needs CUDA: running in fp32 on cpu")
@@ -135,8 +165,9 @@ def main(argv=None):
         for set_id, name in sets:
             top1, top5 = run_set(args, set_id, name, policy, reward, scaler, amp, device)
             results.append((set_id, name, top1, top5))
-        table = write_results(args.output, args.method, results)
-        print(f"======== Result Summary ========\n{args.output}\n{table}")
+        if main_process:
+            table = write_results(args.output, args.method, results)
+            print(f"======== Result Summary ========\n{args.output}\n{table}")
         return results
     finally:
         restore_stdout()
