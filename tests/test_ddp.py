@@ -181,6 +181,36 @@ def test_a_rank_killed_mid_run_stops_all_and_the_same_command_resumes_exactly(tm
     assert a["epoch"] == 20 and torch.equal(a["state_dict"]["ctx"], b["state_dict"]["ctx"])
 
 
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_of_one_process_each_equal_one_node_of_two(tmp_path, pets_root, tiny_vit_path, coop_runs):
+    # two torchrun agents (--nnodes 2) on this machine: ranks 0 and 1 both have LOCAL_RANK 0, so
+    # writing, sharding and seeding must follow the global rank
+    out = str(tmp_path / "nodes")
+    port = str(_free_port())
+    one_epoch = ("OPTIM.MAX_EPOCH", "1", *COOP_RUN[2:])  # epoch 1's LR equals the 20-epoch run's
+    base = _command(1, out, pets_root, tiny_vit_path, "CoOp", *one_epoch)[1:]
+    nodes = [
+        subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+                          "--node_rank", str(node), "--master_addr", "127.0.0.1", "--master_port", port, *base],
+                         cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for node in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=300) for node in nodes]
+    for node, (stdout, stderr) in zip(nodes, outputs):
+        assert node.returncode == 0, stdout[-2000:] + stderr[-3000:]
+    assert "torchrun: 2 processes" in outputs[0][0] and outputs[1][0] == ""  # node 1's rank 0 is rank 1: silent
+    assert [n for n in os.listdir(out) if n.startswith("log.txt")] == ["log.txt"]  # written once
+    a, b = _load(out, "prompt_learner"), _load(coop_runs["two"], "prompt_learner")
+    assert torch.equal(a["state_dict"]["ctx"], b["state_dict"]["ctx"])
+
+
 def test_scripts_launch_nproc_processes_through_torchrun():
     # scripts/runs.sh's train_py with `python` stubbed to print its arguments (torchrun itself
     # is run by the tests above)
