@@ -186,11 +186,14 @@ class TrainerBase:
 
     def resume_model_if_exist(self, directory):
         names = self.get_model_names()
-        if not all(osp.exists(osp.join(directory, name)) for name in names):
+        found = None
+        if all(osp.exists(osp.join(directory, name)) for name in names):
+            print(f"Found checkpoint at {directory} (will resume training)")
+            found = _consistent_checkpoints({name: latest_checkpoint(osp.join(directory, name)) for name in names})
+        _same_start_on_every_rank(directory, found)
+        if found is None:
             print("No checkpoint found, train from scratch")
             return 0
-        print(f"Found checkpoint at {directory} (will resume training)")
-        found = _consistent_checkpoints({name: latest_checkpoint(osp.join(directory, name)) for name in names})
         for name, (_, checkpoint) in found.items():
             self.check_checkpoint(name, checkpoint)
         start_epoch = 0
@@ -363,6 +366,24 @@ def _own_rng_state(checkpoint, key, per_rank_key):
     if per_rank is not None and len(per_rank) == distributed.world_size():
         return per_rank[distributed.rank()]
     return checkpoint.get(key)
+
+
+def _same_start_on_every_rank(directory, found):
+    """Under torchrun, every process must resume from the same point (collective: all ranks call it).
+
+    On several machines a rank whose node does not see rank 0's output folder would otherwise
+    train from scratch while the others resume.
+    """
+    at = None if found is None else checkpoint_position.position(next(iter(found.values()))[1])
+    every = distributed.all_gather_objects(at)
+    if len(set(every)) > 1:
+        described = ", ".join(
+            f"rank {r}: {'no checkpoint' if p is None else checkpoint_position.describe(p)}" for r, p in enumerate(every)
+        )
+        raise RuntimeError(
+            f'The processes found different checkpoints in "{directory}" ({described}). Every node must see the '
+            "same output folder (a shared file system) to resume, or start all of them from an empty folder."
+        )
 
 
 def _consistent_checkpoints(found):

@@ -135,6 +135,21 @@ def test_batch_size_must_divide_among_processes(monkeypatch):
         _shard_for_ranks(get_cfg_default(), range(24), 8, is_train=True)
 
 
+def test_ranks_that_would_resume_from_different_points_stop_with_an_error(monkeypatch, tmp_path):
+    # e.g. a node that does not see rank 0's output folder: it would train from scratch
+    from engine import distributed
+    from engine.trainer import TrainerBase
+
+    trainer = TrainerBase()
+    trainer.register_model("prompt_learner", torch.nn.Linear(1, 1))
+    monkeypatch.setattr(distributed, "all_gather_objects", lambda at: [at, (3, 0)])  # rank 1 found epoch 3
+    message = r'found different checkpoints in ".*" \(rank 0: no checkpoint, rank 1: 3 epochs done\)\. Every node must see'
+    with pytest.raises(RuntimeError, match=message):
+        trainer.resume_model_if_exist(str(tmp_path))
+    monkeypatch.setattr(distributed, "all_gather_objects", lambda at: [at, at])
+    assert trainer.resume_model_if_exist(str(tmp_path)) == 0  # agreeing ranks: from scratch
+
+
 def _children(pid):
     with open(f"/proc/{pid}/task/{pid}/children") as f:
         return [int(c) for c in f.read().split()]
