@@ -75,8 +75,8 @@ class _SumOverRanks(torch.autograd.Function):
 def sum_over_ranks(tensor):
     """The element-wise sum of every rank's ``tensor``, differentiable (the identity in one process).
 
-    Written here rather than taken from torch.distributed.nn: that module is deprecated, and its
-    autograd nodes keep a reference to the process group.
+    Written here rather than taken from torch.distributed.nn, which is deprecated (a FutureWarning
+    at every call).
     """
     if not is_distributed():
         return tensor
