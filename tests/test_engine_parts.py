@@ -1,6 +1,4 @@
 import os
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -83,35 +81,6 @@ def test_checkpoint_atomic_save_and_pointer(tmp_path):
     assert (tmp_path / "checkpoint").read_text() == "model-best.pth.tar\n"
     with pytest.raises(FileNotFoundError, match="File is not found"):
         load_checkpoint(str(tmp_path / "nothing"))
-
-
-def test_reference_checkpoint_with_dassl_objects_loads(tmp_path, monkeypatch):
-    """A reference checkpoint pickles dassl.optim.lr_scheduler objects; they map onto ours."""
-    from engine.optim import lr_scheduler as ours
-
-    fake = types.ModuleType("dassl.optim.lr_scheduler")
-    fake.ConstantWarmupScheduler = ours.ConstantWarmupScheduler
-    for name in ["dassl", "dassl.optim"]:
-        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
-    monkeypatch.setitem(sys.modules, "dassl.optim.lr_scheduler", fake)
-
-    class Marker(ours.ConstantWarmupScheduler):
-        pass
-
-    Marker.__module__, Marker.__qualname__ = "dassl.optim.lr_scheduler", "ConstantWarmupScheduler"
-    p = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([p], lr=0.1)
-    cos = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 10.0)
-    sched = ours.ConstantWarmupScheduler(opt, cos, 1, 1e-5)
-    fake.ConstantWarmupScheduler = Marker
-    sched.__class__ = Marker
-    path = tmp_path / "model.pth.tar-1"
-    torch.save({"state_dict": {"ctx": torch.ones(1)}, "epoch": 1, "scheduler": {"obj": sched}}, path)
-    assert b"dassl.optim.lr_scheduler" in path.read_bytes()
-    for name in ["dassl", "dassl.optim", "dassl.optim.lr_scheduler"]:
-        monkeypatch.delitem(sys.modules, name)
-    ck = load_checkpoint(str(path))
-    assert isinstance(ck["scheduler"]["obj"], ours.ConstantWarmupScheduler)
 
 
 def test_logger_tees_and_never_overwrites(tmp_path, capsys):

@@ -2,10 +2,13 @@
 
 The wrappers reproduce Dassl's per-epoch learning rates exactly. Unlike Dassl, their
 state_dict holds the successor's *state* rather than the successor object (which carried
-its own copy of the optimizer), so resuming keeps stepping the real optimizer.
+its own copy of the optimizer), so resuming keeps stepping the real optimizer. A reference
+checkpoint's successor is read as a record of its state (engine.utils.safe_pickle), never as
+the object.
 """
-import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler, MultiStepLR, StepLR
+
+from engine.utils.safe_pickle import PickledObject
 
 AVAI_SCHEDS = ["single_step", "multi_step", "cosine"]
 
@@ -40,9 +43,8 @@ class _BaseWarmupScheduler(LRScheduler):
     def load_state_dict(self, state_dict):
         state = dict(state_dict)
         successor = state.pop("successor", None)
-        if isinstance(successor, LRScheduler):  # a checkpoint written by the reference code
-            successor = successor.state_dict()
-            successor.pop("optimizer", None)
+        if isinstance(successor, PickledObject):  # the reference's: the successor object, read as a record
+            successor = {k: v for k, v in successor.state.items() if k != "optimizer"}
         self.__dict__.update(state)
         if successor is not None:
             self.successor.load_state_dict(successor)

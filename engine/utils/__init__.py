@@ -1,4 +1,5 @@
-from .compat_pickle import dump_pickle_atomic, load_pickle
+from .compat_pickle import dump_pickle_atomic
+from .safe_pickle import TRUST_ENV, UntrustedPickleError, load_pickle
 from .logger import setup_logger
 from .meters import AverageMeter, MetricMeter
 from .registry import Registry

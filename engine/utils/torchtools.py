@@ -9,7 +9,7 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from . import compat_pickle
+from .safe_pickle import UntrustedPickleError, torch_load
 from .faults import save_failure_message
 from .tools import mkdir_if_missing
 
@@ -76,20 +76,19 @@ def load_checkpoint(fpath, map_location="cpu"):
     and the TextRefiner cache are moved explicitly), so a file saved on one device resumes on
     another and no rank of a multi-GPU run loads onto another rank's GPU.
 
-    Ours hold only tensors and plain values and load with ``weights_only=True``. The
-    reference's pickle Dassl scheduler objects, so those fall back to a full unpickle with
-    Dassl's module paths mapped onto ours (checkpoints are the user's own files).
+    The file is read as data (``safe_pickle.torch_load``): ours pass ``weights_only``; the
+    reference's pickle optimizer and scheduler objects, which the allow-list admits as records.
+    A file naming anything else raises UntrustedPickleError (not a RuntimeError: resuming
+    never falls back to an earlier file past it).
     """
     if fpath is None:
         raise ValueError("File path is None")
     if not osp.exists(fpath):
         raise FileNotFoundError(f'File is not found at "{fpath}"')
     try:
-        return torch.load(fpath, map_location=map_location, weights_only=True)
-    except Exception:
-        pass
-    try:
-        return torch.load(fpath, map_location=map_location, weights_only=False, pickle_module=compat_pickle.pickle_module)
+        return torch_load(fpath, map_location=map_location)
+    except UntrustedPickleError:
+        raise
     except Exception as e:
         raise RuntimeError(f'Unable to load checkpoint "{fpath}": {e}') from e
 

@@ -1,0 +1,208 @@
+"""Files from others load as data: pickles that would run code are refused, the reference's files still load."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler
+
+from engine.config import get_cfg_default
+from engine.optim import build_lr_scheduler, build_optimizer
+from engine.optim.lr_scheduler import ConstantWarmupScheduler
+from engine.utils import TRUST_ENV, UntrustedPickleError, latest_checkpoint, load_checkpoint, resume_from_checkpoint
+from engine.utils.safe_pickle import PickledObject
+from reference_files import dassl_modules, forget_dassl
+from trainers.taskres import load_enhanced_projection
+from trainers.tta.policy import load_coop_context
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class WritesMarker:
+    """Unpickling this calls open(marker, "w"): the file appears only if the pickle's code ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+class RunsShell:
+    """Unpickling this calls os.system("touch marker")."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def refused(path, payload):
+    """The one error a file holding ``payload``'s callable gets."""
+    callable_ = payload.__reduce__()[0]
+    return (f'Refused to load "{path}": it holds a pickled {callable_.__module__}.{callable_.__name__}, '
+            "which is not among the types")
+
+
+# ----- refused: checkpoints, split caches, TorchScript archives ---------------------------------------------
+
+
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "legacy"])
+@pytest.mark.parametrize("payload_class", [RunsShell, WritesMarker])
+def test_checkpoint_that_runs_code_is_refused(tmp_path, payload_class, zipped):
+    marker = tmp_path / "marker"
+    path = tmp_path / "model.pth.tar-1"
+    payload = payload_class(marker)
+    torch.save({"state_dict": {"ctx": torch.zeros(4, 8)}, "epoch": 1, "scheduler": payload}, path,
+               _use_new_zipfile_serialization=zipped)
+    with pytest.raises(UntrustedPickleError) as error:
+        load_checkpoint(str(path))
+    message = str(error.value)
+    assert message.startswith(refused(path, payload))
+    assert f'{TRUST_ENV}="{path}"' in message and "runs whatever code it holds" in message
+    assert not marker.exists()
+
+
+def test_every_checkpoint_entry_point_refuses_and_resume_does_not_fall_back(tmp_path):
+    marker = tmp_path / "marker"
+    folder = tmp_path / "prompt_learner"
+    folder.mkdir()
+    torch.save({"state_dict": {"ctx": torch.zeros(4, 64)}, "epoch": 1}, folder / "model.pth.tar-1")
+    evil = folder / "model.pth.tar-2"
+    torch.save({"state_dict": {"ctx": torch.zeros(4, 64), "weight": torch.zeros(32, 64)}, "epoch": 2,
+                "x": WritesMarker(marker)}, evil)
+    (folder / "checkpoint").write_text("model.pth.tar-2\n")
+    for load in (lambda: load_coop_context(str(evil), 4, 64),  # tta.py --load
+                 lambda: load_enhanced_projection(str(evil), 64, 32),  # TaskRes ENHANCED_BASE
+                 lambda: latest_checkpoint(str(folder))):  # resume: never an earlier file past a refused one
+        with pytest.raises(UntrustedPickleError, match="Refused to load"):
+            load()
+    assert not marker.exists()
+
+
+def test_train_py_refuses_a_model_dir_checkpoint_that_runs_code(tmp_path, pets_root, tiny_vit_path):
+    marker = tmp_path / "marker"
+    model_dir = tmp_path / "downloaded"
+    (model_dir / "prompt_learner").mkdir(parents=True)
+    evil = model_dir / "prompt_learner" / "model.pth.tar-1"
+    torch.save({"state_dict": {"ctx": torch.zeros(4, 64)}, "epoch": 1, "optimizer": RunsShell(marker)}, evil)
+    run = subprocess.run(
+        [sys.executable, "train.py", "--root", pets_root, "--trainer", "CoOp", "--output-dir", str(tmp_path / "out"),
+         "--dataset-config-file", "configs/datasets/oxford_pets.yaml",
+         "--config-file", "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml",
+         "--eval-only", "--model-dir", str(model_dir), "--load-epoch", "1",
+         "MODEL.BACKBONE.PATH", tiny_vit_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode != 0
+    assert refused(evil, RunsShell(marker)) in run.stdout + run.stderr
+    assert not marker.exists()
+
+
+# ----- the trust opt-in --------------------------------------------------------------------------------------
+
+
+def test_trusted_files_are_unpickled_in_full(tmp_path, monkeypatch, capsys):
+    marker = tmp_path / "marker"
+    path = tmp_path / "model.pth.tar-1"
+    torch.save({"state_dict": {}, "epoch": 1, "x": WritesMarker(marker)}, path)
+    monkeypatch.setenv(TRUST_ENV, str(tmp_path / "another-file"))
+    with pytest.raises(UntrustedPickleError):
+        load_checkpoint(str(path))
+    assert not marker.exists()
+    for trusted in (str(path), os.pathsep.join(["/elsewhere", str(tmp_path)])):  # the file, or a folder above it
+        monkeypatch.setenv(TRUST_ENV, trusted)
+        load_checkpoint(str(path))
+        assert marker.exists()
+        assert f'Unpickling "{path}" in full (io.open is not on the allow-list; trusted by {TRUST_ENV})' in capsys.readouterr().out
+        marker.unlink()
+
+
+# ----- the reference's files still load ----------------------------------------------------------------------
+
+
+def _optim_cfg():
+    cfg = get_cfg_default().OPTIM
+    cfg.update(dict(NAME="sgd", LR=0.002, MAX_EPOCH=10, LR_SCHEDULER="cosine", WARMUP_EPOCH=1,
+                    WARMUP_TYPE="constant", WARMUP_CONS_LR=1e-5))
+    return cfg
+
+
+class DasslConstantWarmup(ConstantWarmupScheduler):
+    """Dassl's wrapper as it pickles: torch's state_dict, which keeps the successor object (with its optimizer)."""
+
+    state_dict = LRScheduler.state_dict
+
+
+class Ctx(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ctx = torch.nn.Parameter(torch.zeros(4, 8))
+
+
+def _epochs(model, optimizer, scheduler, count):
+    lrs = []
+    for _ in range(count):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        model.ctx.grad = torch.ones_like(model.ctx)
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+def test_reference_checkpoint_loads_and_resumes_the_schedule(tmp_path):
+    """Dassl's layout: the scheduler state holds the successor CosineAnnealingLR and its SGD copy."""
+    cfg = _optim_cfg()
+    model = Ctx()
+    optimizer = build_optimizer(model.parameters(), cfg)
+    reference = DasslConstantWarmup(optimizer, CosineAnnealingLR(optimizer, 10.0), 1, 1e-5)
+    before = _epochs(model, optimizer, reference, 4)
+    folder = tmp_path / "prompt_learner"
+    folder.mkdir()
+    torch.save({"state_dict": model.state_dict(), "epoch": 4, "optimizer": optimizer.state_dict(),
+                "scheduler": reference.state_dict(), "val_result": np.float64(71.25)}, folder / "model.pth.tar-4")
+    (folder / "checkpoint").write_text("model.pth.tar-4\n")
+    blob = (folder / "model.pth.tar-4").read_bytes()
+    assert b"CosineAnnealingLR" in blob and b"torch.optim.sgd" in blob and b"numpy" in blob
+
+    checkpoint = load_checkpoint(str(folder / "model.pth.tar-4"))
+    successor = checkpoint["scheduler"]["successor"]
+    assert isinstance(successor, PickledObject) and successor.qualified_name == "torch.optim.lr_scheduler.CosineAnnealingLR"
+    assert successor.state["optimizer"].qualified_name == "torch.optim.sgd.SGD"
+    assert checkpoint["val_result"] == 71.25
+
+    resumed = Ctx()
+    optimizer2 = build_optimizer(resumed.parameters(), cfg)
+    scheduler2 = build_lr_scheduler(optimizer2, cfg)
+    assert resume_from_checkpoint(str(folder), resumed, optimizer2, scheduler2) == 4
+    uninterrupted = Ctx()
+    optimizer3 = build_optimizer(uninterrupted.parameters(), cfg)
+    expected = _epochs(uninterrupted, optimizer3, build_lr_scheduler(optimizer3, cfg), 10)
+    assert before == pytest.approx(expected[:4])
+    assert _epochs(resumed, optimizer2, scheduler2, 6) == pytest.approx(expected[4:])  # Dassl froze it at 2e-3
+
+
+def test_dassl_scheduler_and_radam_objects_load_as_records(tmp_path, monkeypatch):
+    class RAdam(torch.optim.SGD):
+        pass
+
+    class ConstantWarmupScheduler(DasslConstantWarmup):
+        pass
+
+    dassl_modules(monkeypatch, {"dassl.optim.radam": {"RAdam": RAdam},
+                                "dassl.optim.lr_scheduler": {"ConstantWarmupScheduler": ConstantWarmupScheduler}})
+    optimizer = RAdam([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
+    scheduler = ConstantWarmupScheduler(optimizer, CosineAnnealingLR(optimizer, 10.0), 1, 1e-5)
+    path = tmp_path / "model.pth.tar-1"
+    torch.save({"state_dict": {"ctx": torch.ones(2)}, "epoch": 1, "scheduler": scheduler}, path)
+    blob = path.read_bytes()
+    assert b"dassl.optim.lr_scheduler" in blob and b"dassl.optim.radam" in blob
+    forget_dassl(monkeypatch)
+
+    loaded = load_checkpoint(str(path))["scheduler"]
+    assert loaded.qualified_name == "dassl.optim.lr_scheduler.ConstantWarmupScheduler"
+    assert loaded.state["cons_lr"] == 1e-5 and loaded.state["optimizer"].qualified_name == "dassl.optim.radam.RAdam"
+    assert torch.equal(loaded.state["optimizer"].state["param_groups"][0]["params"][0], torch.zeros(2))
