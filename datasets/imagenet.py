@@ -1,12 +1,13 @@
 """ImageNet (1,000 classes, val used as test and as val) and the base of its test-only variants."""
+import json
 import os
 from collections import OrderedDict
 
-from engine.data.datasets import DATASET_REGISTRY, DatasetBase
-from engine.utils import dump_pickle_atomic, listdir_nohidden, load_pickle, mkdir_if_missing
+from engine.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
+from engine.utils import UntrustedPickleError, listdir_nohidden, load_pickle, mkdir_if_missing, write_json_atomic
 
 from .base import dataset_folder, modal_setting, require_files, subsample_setting
-from .fewshot import load_or_sample_fewshot
+from .fewshot import load_or_sample_fewshot, relative_path
 from .splits import distillation_splits, make_datum
 
 
@@ -39,8 +40,10 @@ def read_class_folders(image_dir, folders, classnames, text_file):
 class ImageNet(DatasetBase):
     """images/train/<wnid>/ is the training set, images/val/<wnid>/ the test set (and val).
 
-    The image lists are saved once to preprocessed.pkl, which fixes the item order that
-    few-shot sampling sees; delete it after changing the images.
+    The image lists are saved once to preprocessed.json (paths relative to the data set
+    folder), which fixes the item order that few-shot sampling sees; delete it after changing
+    the images. The reference code's preprocessed.pkl, when present, is read instead (through
+    the allow-listed unpickler), so its few-shot draws see the reference's order.
     """
 
     dataset_dir = "imagenet"
@@ -50,7 +53,8 @@ class ImageNet(DatasetBase):
         subsample = subsample_setting(cfg)
         self.dataset_dir = dataset_folder(cfg, self.dataset_dir, "ImageNet")
         self.image_dir = os.path.join(self.dataset_dir, "images")
-        self.preprocessed = os.path.join(self.dataset_dir, "preprocessed.pkl")
+        self.preprocessed = os.path.join(self.dataset_dir, "preprocessed.json")
+        self.reference_preprocessed = os.path.join(self.dataset_dir, "preprocessed.pkl")
         self.split_fewshot_dir = os.path.join(self.dataset_dir, "split_fewshot")
         mkdir_if_missing(self.split_fewshot_dir)
 
@@ -60,15 +64,12 @@ class ImageNet(DatasetBase):
         super().__init__(train_x=train, val=val, test=test)
 
     def load_image_lists(self):
-        if os.path.exists(self.preprocessed):
-            data = load_pickle(self.preprocessed)
-            for item in data["train"][:1] + data["test"][:1]:
-                if not os.path.isfile(item.impath):
-                    raise FileNotFoundError(
-                        f'"{self.preprocessed}" lists "{item.impath}", which does not exist (the images moved): '
-                        "delete preprocessed.pkl so that the image lists are read again."
-                    )
-            return data["train"], data["test"]
+        """(train, test): the saved lists when readable (their first images checked), else read and saved."""
+        for path, read in ((self.reference_preprocessed, load_pickle), (self.preprocessed, self._read_saved_lists)):
+            if os.path.exists(path):
+                lists = self._saved_lists(path, read)
+                if lists is not None:
+                    return lists
 
         text_file = os.path.join(self.dataset_dir, "classnames.txt")
         split_dirs = [os.path.join(self.image_dir, s) for s in ("train", "val")]
@@ -79,8 +80,37 @@ class ImageNet(DatasetBase):
         )
         classnames = read_classnames(text_file)
         train, test = (self.read_data(classnames, split_dir, text_file) for split_dir in split_dirs)
-        dump_pickle_atomic({"train": train, "test": test}, self.preprocessed)
+        saved = {split: [[relative_path(i.impath, self.dataset_dir), i.label, i.classname] for i in items]
+                 for split, items in (("train", train), ("test", test))}
+        write_json_atomic(saved, self.preprocessed, indent=None)
         print(f"Saved the ImageNet image lists to {self.preprocessed}")
+        return train, test
+
+    def _read_saved_lists(self, path):
+        with open(path) as f:
+            saved = json.load(f)
+        return {split: [Datum.from_saved_list(os.path.join(self.dataset_dir, impath), int(label), classname=name)
+                        for impath, label, name in saved[split]] for split in ("train", "test")}
+
+    @staticmethod
+    def _saved_lists(path, read):
+        """(train, test) of a saved list file, or None (said in a line) when it cannot be read."""
+        try:
+            data = read(path)
+            train, test = data["train"], data["test"]
+            first = train[:1] + test[:1]
+            impaths = [item.impath for item in first]
+        except UntrustedPickleError:  # a pickle naming other types is refused, never read around
+            raise
+        except Exception as e:  # a damaged file can fail in many ways; each means "read the images again"
+            print(f'Not using "{path}": it cannot be read ({type(e).__name__}: {e}); the image lists are read again')
+            return None
+        for impath in impaths:
+            if not os.path.isfile(impath):
+                raise FileNotFoundError(
+                    f'"{path}" lists "{impath}", which does not exist (the images moved): '
+                    f"delete {os.path.basename(path)} so that the image lists are read again."
+                )
         return train, test
 
     @staticmethod

@@ -2,10 +2,7 @@
 import json
 import math
 import os
-import pickle
 import random
-import sys
-import types
 from collections import Counter
 
 import pytest
@@ -13,7 +10,7 @@ import pytest
 import datasets  # noqa: F401  (registers the data sets)
 from engine.config import get_cfg_default
 from engine.data.datasets import Datum, build_dataset
-from engine.utils import load_pickle
+from reference_files import reference_pickle
 from tools.synthetic_data import GENERATORS, make_dataset
 
 ALL = sorted(GENERATORS)
@@ -40,6 +37,12 @@ def per_class(items):
 
 def triples(items):
     return [(item.impath, item.label, item.classname) for item in items]
+
+
+def cached_triples(dataset_dir, name, split):
+    """(absolute path, label, class name) of one list of a JSON cache (paths relative to the data set folder)."""
+    with open(os.path.join(dataset_dir, "split_fewshot", name)) as f:
+        return [(os.path.join(dataset_dir, p), label, c) for p, label, c in json.load(f)[split]]
 
 
 @pytest.mark.parametrize("with_split_file", [True, False], ids=["split-file", "generated"])
@@ -83,14 +86,14 @@ def test_fewshot_sizes_and_cache(tmp_path, name):
     random.seed(1)
     ds = build_dataset(make_cfg(tmp_path, name, num_shots=2, seed=1))
     assert per_class(ds.train_x) == [min(2, n) for n in info["counts"]["train"]]
-    cache = load_pickle(os.path.join(info["dataset_dir"], "split_fewshot", "shot_2-seed_1.pkl"))
-    assert triples(cache["train"]) == triples(ds.train_x)
+    assert cached_triples(info["dataset_dir"], "shot_2-seed_1.json", "train") == triples(ds.train_x)
     if name == "ImageNet":
-        assert list(cache) == ["train"] and ds.val is ds.test
-        assert per_class(ds.test) == info["counts"]["test"]
+        with pytest.raises(KeyError):
+            cached_triples(info["dataset_dir"], "shot_2-seed_1.json", "val")
+        assert ds.val is ds.test and per_class(ds.test) == info["counts"]["test"]
     else:
         assert per_class(ds.val) == [min(2, n) for n in info["counts"]["val"]]
-        assert triples(cache["val"]) == triples(ds.val)
+        assert cached_triples(info["dataset_dir"], "shot_2-seed_1.json", "val") == triples(ds.val)
 
 
 def test_fewshot_val_uses_at_most_4_shots_and_short_classes_keep_all(tmp_path):
@@ -115,7 +118,7 @@ def test_base_new_subsample(tmp_path, name):
         assert labels == set(range(len(names[kept])))
         assert all(item.classname == ds.classnames[item.label] for item in ds.test)
     # every subsample setting draws from the one cached few-shot pool
-    assert os.listdir(os.path.join(info["dataset_dir"], "split_fewshot")) == ["shot_2-seed_1.pkl"]
+    assert os.listdir(os.path.join(info["dataset_dir"], "split_fewshot")) == ["shot_2-seed_1.json"]
 
 
 @pytest.mark.parametrize("name", VARIANTS)
@@ -171,13 +174,15 @@ def test_generated_split_is_read_back_identically(tmp_path):
 
 def test_fewshot_cache_round_trip(tmp_path, capsys):
     info = make_dataset("OxfordPets", tmp_path, images_per_class=12)
-    cache = os.path.join(info["dataset_dir"], "split_fewshot", "shot_4-seed_7.pkl")
+    cache = os.path.join(info["dataset_dir"], "split_fewshot", "shot_4-seed_7.json")
     random.seed(7)
     first = build_dataset(make_cfg(tmp_path, "OxfordPets", num_shots=4, seed=7, subsample="new"))
     assert os.path.isfile(cache) and f"Saving preprocessed few-shot data to {cache}" in capsys.readouterr().out
-    stored = load_pickle(cache)
-    assert {item.label for item in stored["train"]} == set(range(5))  # stored before class subsampling
-    assert all(isinstance(item, Datum) for item in stored["train"] + stored["val"])
+    with open(cache) as f:
+        stored = json.load(f)
+    assert {label for _, label, _ in stored["train"]} == set(range(5))  # stored before class subsampling
+    assert (stored["num_shots"], stored["seed"]) == (4, 7) and len(stored["source"]) == 64
+    assert all(not p.startswith("/") for p, _, _ in stored["train"] + stored["val"])  # portable: relative paths
 
     random.seed(12345)  # a cache hit draws nothing: the RNG state does not matter
     again = build_dataset(make_cfg(tmp_path, "OxfordPets", num_shots=4, seed=7, subsample="new"))
@@ -193,23 +198,10 @@ def test_fewshot_cache_round_trip(tmp_path, capsys):
 def test_reference_fewshot_pickle_with_dassl_module_path_loads(tmp_path, monkeypatch):
     info = make_dataset("EuroSAT", tmp_path)
     full = build_dataset(make_cfg(tmp_path, "EuroSAT"))
-
-    class RefDatum:  # stands in for dassl.data.datasets.base_dataset.Datum
-        def __init__(self, item):
-            self._impath, self._label, self._domain, self._classname = item.impath, item.label, 0, item.classname
-
-    RefDatum.__module__ = "dassl.data.datasets.base_dataset"
-    RefDatum.__qualname__ = RefDatum.__name__ = "Datum"
-    for mod in ("dassl", "dassl.data", "dassl.data.datasets", "dassl.data.datasets.base_dataset"):
-        monkeypatch.setitem(sys.modules, mod, types.ModuleType(mod))
-    sys.modules["dassl.data.datasets.base_dataset"].Datum = RefDatum
     train, val = full.train_x[::3], full.val[::2]
-    blob = pickle.dumps({"train": [RefDatum(i) for i in train], "val": [RefDatum(i) for i in val]},
-                        protocol=pickle.HIGHEST_PROTOCOL)
-    assert b"dassl.data.datasets.base_dataset" in blob
+    blob = reference_pickle(monkeypatch, {"train": train, "val": val})
     with open(os.path.join(info["dataset_dir"], "split_fewshot", "shot_3-seed_2.pkl"), "wb") as f:
         f.write(blob)
-    monkeypatch.delitem(sys.modules, "dassl.data.datasets.base_dataset")  # only our class can resolve it now
 
     ds = build_dataset(make_cfg(tmp_path, "EuroSAT", num_shots=3, seed=2))
     assert all(type(item) is Datum for item in ds.train_x + ds.val)
@@ -217,14 +209,29 @@ def test_reference_fewshot_pickle_with_dassl_module_path_loads(tmp_path, monkeyp
     assert ds.classnames == info["classnames"]
 
 
-def test_imagenet_preprocessed_pickle_is_written_and_reused(tmp_path):
+def test_imagenet_image_lists_are_written_and_reused(tmp_path):
     info = make_dataset("ImageNet", tmp_path)
     first = build_dataset(make_cfg(tmp_path, "ImageNet"))
-    pkl = os.path.join(info["dataset_dir"], "preprocessed.pkl")
-    data = load_pickle(pkl)
-    assert triples(data["train"]) == triples(first.train_x) and triples(data["test"]) == triples(first.test)
+    with open(os.path.join(info["dataset_dir"], "preprocessed.json")) as f:
+        data = json.load(f)
+    for split, items in (("train", first.train_x), ("test", first.test)):
+        assert [(os.path.join(info["dataset_dir"], p), label, c) for p, label, c in data[split]] == triples(items)
     os.remove(os.path.join(info["dataset_dir"], "classnames.txt"))  # not needed once the lists are saved
-    assert triples(build_dataset(make_cfg(tmp_path, "ImageNet")).test) == triples(first.test)
+    again = build_dataset(make_cfg(tmp_path, "ImageNet"))
+    assert triples(again.test) == triples(first.test) and all(type(item) is Datum for item in again.test)
+
+
+def test_imagenet_reads_the_reference_preprocessed_pickle(tmp_path, monkeypatch, capsys):
+    info = make_dataset("ImageNet", tmp_path)
+    full = build_dataset(make_cfg(tmp_path, "ImageNet"))
+    os.remove(os.path.join(info["dataset_dir"], "preprocessed.json"))
+    train, test = full.train_x[::-1], full.test[1:]  # another order than ours: the pickle's is used
+    blob = reference_pickle(monkeypatch, {"train": train, "test": test})
+    with open(os.path.join(info["dataset_dir"], "preprocessed.pkl"), "wb") as f:
+        f.write(blob)
+    ds = build_dataset(make_cfg(tmp_path, "ImageNet"))
+    assert triples(ds.train_x) == triples(train) and triples(ds.test) == triples(test)
+    assert not os.path.exists(os.path.join(info["dataset_dir"], "preprocessed.json"))
 
 
 def test_stanford_cars_split_paths_are_relative_to_the_dataset_folder(tmp_path):

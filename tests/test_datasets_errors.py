@@ -139,16 +139,6 @@ def test_too_few_images_to_generate_a_split(tmp_path):
         build_dataset(make_cfg(tmp_path, "DescribableTextures"))
 
 
-def test_fewshot_cache_pointing_to_moved_images(tmp_path):
-    make_dataset("Caltech101", tmp_path / "old")
-    build_dataset(make_cfg(tmp_path / "old", "Caltech101", num_shots=1))
-    shutil.copytree(tmp_path / "old", tmp_path / "new")
-    shutil.rmtree(tmp_path / "old")
-    cache = tmp_path / "new" / "caltech-101" / "split_fewshot" / "shot_1-seed_1.pkl"
-    with pytest.raises(FileNotFoundError, match=f'few-shot cache "{cache}" lists the image .*Delete the cache'):
-        build_dataset(make_cfg(tmp_path / "new", "Caltech101", num_shots=1))
-
-
 def test_split_file_download_offline_gives_one_error(tmp_path, monkeypatch, capsys):
     gdown = pytest.importorskip("gdown")
     calls = []

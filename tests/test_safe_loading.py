@@ -1,5 +1,6 @@
 """Files from others load as data: pickles that would run code are refused, the reference's files still load."""
 import os
+import pickle
 import subprocess
 import sys
 
@@ -8,12 +9,16 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler
 
+import datasets  # noqa: F401  (registers the data sets)
+
 from engine.config import get_cfg_default
+from engine.data.datasets import build_dataset
 from engine.optim import build_lr_scheduler, build_optimizer
 from engine.optim.lr_scheduler import ConstantWarmupScheduler
 from engine.utils import TRUST_ENV, UntrustedPickleError, latest_checkpoint, load_checkpoint, resume_from_checkpoint
 from engine.utils.safe_pickle import PickledObject
 from reference_files import dassl_modules, forget_dassl
+from tools.synthetic_data import make_dataset
 from trainers.taskres import load_enhanced_projection
 from trainers.tta.policy import load_coop_context
 
@@ -99,6 +104,23 @@ def test_train_py_refuses_a_model_dir_checkpoint_that_runs_code(tmp_path, pets_r
     )
     assert run.returncode != 0
     assert refused(evil, RunsShell(marker)) in run.stdout + run.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("file_name", ["split_fewshot/shot_2-seed_1.pkl", "preprocessed.pkl"])
+def test_split_pickle_that_runs_code_is_refused(tmp_path, file_name):
+    name = "ImageNet" if file_name == "preprocessed.pkl" else "EuroSAT"
+    info = make_dataset(name, tmp_path)
+    marker = tmp_path / "marker"
+    path = os.path.join(info["dataset_dir"], file_name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        pickle.dump({"train": [WritesMarker(marker)], "val": [], "test": []}, f)
+    cfg = get_cfg_default()
+    cfg.DATASET.ROOT, cfg.DATASET.NAME, cfg.DATASET.NUM_SHOTS, cfg.SEED = str(tmp_path), name, 2, 1
+    with pytest.raises(UntrustedPickleError) as error:
+        build_dataset(cfg)
+    assert str(error.value).startswith(refused(path, WritesMarker(marker)))
     assert not marker.exists()
 
 

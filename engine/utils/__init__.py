@@ -1,4 +1,3 @@
-from .compat_pickle import dump_pickle_atomic
 from .safe_pickle import TRUST_ENV, UntrustedPickleError, load_pickle
 from .logger import setup_logger
 from .meters import AverageMeter, MetricMeter
@@ -15,6 +14,7 @@ from .tools import (
     set_random_seed,
     tolist_if_not,
     write_json,
+    write_json_atomic,
 )
 from .torchtools import (
     count_num_param,

@@ -42,6 +42,19 @@ def write_json(obj, fpath):
         json.dump(obj, f, indent=4, separators=(",", ": "))
 
 
+def write_json_atomic(obj, fpath, indent=4):
+    """Write ``obj`` as JSON through a temporary file, so a crash never leaves half a file."""
+    mkdir_if_missing(osp.dirname(fpath) or ".")
+    tmp = f"{fpath}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=indent)
+        os.replace(tmp, fpath)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
 def set_random_seed(seed):
     """Seed Python, NumPy and torch (all devices) RNGs."""
     random.seed(seed)

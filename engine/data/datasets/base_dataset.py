@@ -2,7 +2,7 @@
 
 The private attribute names (``_impath``, ``_label``, ...) are those of Dassl, so few-shot
 caches pickled by the reference code (``dassl.data.datasets.base_dataset.Datum``) load into
-this class through ``engine.utils.load_pickle``.
+this class through ``engine.utils.load_pickle`` (the allow-listed unpickler).
 """
 import os
 import os.path as osp
@@ -30,6 +30,13 @@ class Datum:
         self._label = label
         self._domain = domain
         self._classname = classname
+
+    @classmethod
+    def from_saved_list(cls, impath, label, domain=0, classname=""):
+        """A Datum of an image list saved earlier, without a file check (the reader checks a sample)."""
+        datum = cls.__new__(cls)
+        datum._impath, datum._label, datum._domain, datum._classname = impath, label, domain, classname
+        return datum
 
     @property
     def impath(self):
