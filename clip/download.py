@@ -1,11 +1,13 @@
 """CLIP weights by name: OpenAI's release files, downloaded into a cache folder and checked.
 
 Offline, the file can be put in the cache folder by hand, or any local copy named with
-MODEL.BACKBONE.PATH. Both OpenAI's TorchScript archives and plain state-dict files load.
+MODEL.BACKBONE.PATH. Both OpenAI's TorchScript archives and plain state-dict files load, as
+data: no code in the file runs (clip.torchscript, engine.utils.safe_pickle).
 """
 import hashlib
 import http.client
 import os
+import pickle
 import tempfile
 import urllib.request
 import warnings
@@ -14,7 +16,10 @@ import zipfile
 import torch
 from tqdm import tqdm
 
+from engine.utils.safe_pickle import TRUST_ENV, UntrustedPickleError, is_torchscript_archive, is_trusted, torch_load
+
 from .model import TEXT_KEYS, build_model
+from .torchscript import read_state_dict as read_torchscript_state_dict
 
 _BASE = "https://openaipublic.azureedge.net/clip/models"
 # the second-to-last path segment of each URL is the file's SHA256
@@ -108,14 +113,6 @@ def resolve_model_file(name, path=None, cache_dir=None):
     return target
 
 
-def _is_torchscript(file):
-    # a TorchScript archive is a zip holding code/ and constants.pkl; torch.save zips hold neither
-    if not zipfile.is_zipfile(file):
-        return False
-    with zipfile.ZipFile(file) as archive:
-        return any(n.endswith("/constants.pkl") or "/code/" in n for n in archive.namelist())
-
-
 def _not_clip(file, why):
     return RuntimeError(
         f'"{file}" is neither an OpenAI CLIP TorchScript archive nor a state-dict file with OpenAI\'s '
@@ -123,19 +120,39 @@ def _not_clip(file, why):
     )
 
 
+def _torchscript_state_dict(file):
+    """The archive's weights read as data; torch.jit.load only for a file the user trusts."""
+    try:
+        return read_torchscript_state_dict(file)
+    except UntrustedPickleError:
+        if not is_trusted(file):
+            raise
+    except (ValueError, RuntimeError, KeyError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
+        if not is_trusted(file):
+            raise _not_clip(
+                file,
+                f"its TorchScript archive cannot be read as data: {e}. If you trust the file and whoever made it, "
+                f'{TRUST_ENV}="{os.path.abspath(file)}" loads it with torch.jit.load, which runs its code',
+            ) from None
+    print(f'Loading "{file}" with torch.jit.load (trusted by {TRUST_ENV})')
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, still reads the releases
+        try:
+            return torch.jit.load(file, map_location="cpu").state_dict()
+        except RuntimeError as e:
+            raise _not_clip(file, f"the TorchScript archive does not load: {str(e).splitlines()[0]}") from None
+
+
 def load_state_dict(file):
-    """OpenAI's state dict from a TorchScript release archive or a plain state-dict file."""
+    """OpenAI's state dict from a TorchScript release archive or a plain state-dict file, read as data."""
     if not os.path.isfile(file):
         raise FileNotFoundError(f'CLIP weights file not found: "{file}"')
-    if _is_torchscript(file):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, still reads the releases
-            try:
-                return torch.jit.load(file, map_location="cpu").state_dict()
-            except RuntimeError as e:
-                raise _not_clip(file, f"the TorchScript archive does not load: {str(e).splitlines()[0]}") from None
+    if is_torchscript_archive(file):
+        return _torchscript_state_dict(file)
     try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
+        state = torch_load(file)
+    except UntrustedPickleError:
+        raise
     except Exception as e:  # a file torch cannot read at all: say which file it is
         raise _not_clip(file, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):

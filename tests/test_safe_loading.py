@@ -3,14 +3,18 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
+import zipfile
 
 import numpy as np
 import pytest
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler
 
+import clip
 import datasets  # noqa: F401  (registers the data sets)
-
+from clip.torchscript import TorchScriptFormatError
+from clip.torchscript import read_state_dict as read_torchscript
 from engine.config import get_cfg_default
 from engine.data.datasets import build_dataset
 from engine.optim import build_lr_scheduler, build_optimizer
@@ -19,6 +23,7 @@ from engine.utils import TRUST_ENV, UntrustedPickleError, latest_checkpoint, loa
 from engine.utils.safe_pickle import PickledObject
 from reference_files import dassl_modules, forget_dassl
 from tools.synthetic_data import make_dataset
+from tools.tiny_clip import save_tiny_clip
 from trainers.taskres import load_enhanced_projection
 from trainers.tta.policy import load_coop_context
 
@@ -121,6 +126,19 @@ def test_split_pickle_that_runs_code_is_refused(tmp_path, file_name):
     with pytest.raises(UntrustedPickleError) as error:
         build_dataset(cfg)
     assert str(error.value).startswith(refused(path, WritesMarker(marker)))
+    assert not marker.exists()
+
+
+def test_torchscript_archive_that_runs_code_is_refused(tmp_path):
+    marker = tmp_path / "marker"
+    path = tmp_path / "ViT-B-16.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("ViT-B-16/data.pkl", pickle.dumps(RunsShell(marker), protocol=2))
+        archive.writestr("ViT-B-16/constants.pkl", pickle.dumps((), protocol=2))
+        archive.writestr("ViT-B-16/code/__torch__/model.py", "class CLIP(Module):\n  __parameters__ = []\n")
+    with pytest.raises(UntrustedPickleError) as error:
+        clip.load_state_dict(str(path))
+    assert str(error.value).startswith(refused(path, RunsShell(marker)))
     assert not marker.exists()
 
 
@@ -228,3 +246,79 @@ def test_dassl_scheduler_and_radam_objects_load_as_records(tmp_path, monkeypatch
     assert loaded.qualified_name == "dassl.optim.lr_scheduler.ConstantWarmupScheduler"
     assert loaded.state["cons_lr"] == 1e-5 and loaded.state["optimizer"].qualified_name == "dassl.optim.radam.RAdam"
     assert torch.equal(loaded.state["optimizer"].state["param_groups"][0]["params"][0], torch.zeros(2))
+
+
+# ----- TorchScript archives read as data ---------------------------------------------------------------------
+
+
+class _Extras(torch.nn.Module):
+    """What OpenAI's archives hold besides float parameters: fp16, int64 buffers, views, plain attributes."""
+
+    def __init__(self):
+        super().__init__()
+        self.half_weight = torch.nn.Parameter(torch.randn(3, 2).half())
+        self.linear = torch.nn.Linear(2, 3, bias=False)
+        self.norm = torch.nn.BatchNorm1d(3)
+        self.register_buffer("counter", torch.arange(6))
+        self.register_buffer("tail", self.counter[2:])  # a view: one storage for two tensors
+        self.register_buffer("transposed", torch.randn(3, 4).t())
+        self.mask = torch.ones(2)  # a plain tensor attribute: not in the state dict
+
+    def forward(self, x):
+        return self.norm(self.linear(x * self.mask)) + self.half_weight.float().sum() + self.tail.sum()
+
+
+def _jit_state(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.jit.load(str(path), map_location="cpu").state_dict()
+
+
+def _assert_same_state(ours, theirs):
+    assert list(ours) == list(theirs)
+    for key, value in theirs.items():
+        assert ours[key].dtype == value.dtype and ours[key].stride() == value.stride(), key
+        assert torch.equal(ours[key], value), key
+
+
+@pytest.mark.parametrize("kind", ["vit", "resnet"])
+def test_torchscript_reader_equals_jit_load(tmp_path, kind):
+    path = save_tiny_clip(str(tmp_path / f"{kind}.pt"), kind=kind, fmt="torchscript", seed=3)
+    _assert_same_state(read_torchscript(path), _jit_state(path))
+
+
+def test_torchscript_reader_keeps_dtypes_views_and_buffers(tmp_path):
+    path = tmp_path / "extras.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(_Extras()).save(str(path))
+    ours = read_torchscript(str(path))
+    _assert_same_state(ours, _jit_state(path))
+    assert ours["half_weight"].dtype == torch.float16 and ours["norm.num_batches_tracked"].dtype == torch.int64
+    assert "mask" not in ours and "linear.bias" not in ours
+
+
+def test_clip_load_never_runs_torch_jit(tmp_path, monkeypatch):
+    path = save_tiny_clip(str(tmp_path / "vit.pt"), kind="vit", fmt="torchscript", seed=4)
+    expected = _jit_state(path)
+
+    def no_jit(*args, **kwargs):
+        raise AssertionError("torch.jit.load was called")
+
+    monkeypatch.setattr(torch.jit, "load", no_jit)
+    _assert_same_state(clip.load_state_dict(path), expected)
+
+
+def test_trusted_archive_the_reader_cannot_read_goes_to_torch_jit(tmp_path, monkeypatch, capsys):
+    path = save_tiny_clip(str(tmp_path / "vit.pt"), kind="vit", fmt="torchscript", seed=4)
+
+    def unreadable(file):
+        raise TorchScriptFormatError("data.pkl holds a list, not a module")
+
+    monkeypatch.setattr(clip.download, "read_torchscript_state_dict", unreadable)
+    with pytest.raises(RuntimeError, match=f'cannot be read as data: data.pkl holds a list.*{TRUST_ENV}="{path}" loads it '
+                                           "with torch.jit.load, which runs its code"):
+        clip.load_state_dict(path)
+    monkeypatch.setenv(TRUST_ENV, path)
+    _assert_same_state(clip.load_state_dict(path), _jit_state(path))
+    assert f'Loading "{path}" with torch.jit.load (trusted by {TRUST_ENV})' in capsys.readouterr().out
