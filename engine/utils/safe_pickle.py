@@ -8,6 +8,7 @@ code). Any other name is refused with an ``UntrustedPickleError`` that names the
 refused ``module.Class``. A user who trusts a file outside the list names it (or its folder)
 in the environment variable ``TRUST_PICKLED_FILES``; only then is the rest unpickled in full.
 """
+import codecs
 import os
 import pickle
 import types
@@ -89,7 +90,7 @@ def allowed_globals():
     allowed = {("builtins", t.__name__): t for t in (dict, list, tuple, set, frozenset, int, float, complex,
                                                       bool, str, bytes, bytearray, slice, range)}
     allowed.update({("collections", t.__name__): t for t in (OrderedDict, defaultdict, Counter)})
-    allowed[("_codecs", "encode")] = __import__("codecs").encode  # protocol 2 writes bytes this way
+    allowed[("_codecs", "encode")] = codecs.encode  # protocol 2 writes bytes this way
     allowed.update({("torch._utils", n): getattr(torch._utils, n) for n in _TENSOR_REBUILDS if hasattr(torch._utils, n)})
     allowed[("torch._tensor", "_rebuild_from_type_v2")] = torch._tensor._rebuild_from_type_v2
     allowed.update({("torch", "Size"): torch.Size, ("torch", "device"): torch.device, ("torch", "Tensor"): torch.Tensor,
