@@ -2,6 +2,7 @@
 
 Offline, the file can be put in the cache folder by hand, or any local copy named with
 MODEL.BACKBONE.PATH. Both OpenAI's TorchScript archives and plain state-dict files load.
+``clip.load`` (clip/loading.py) reads these and the other CLIP layouts.
 """
 import hashlib
 import http.client
@@ -14,7 +15,7 @@ import zipfile
 import torch
 from tqdm import tqdm
 
-from .model import TEXT_KEYS, build_model
+from .model import TEXT_KEYS
 
 _BASE = "https://openaipublic.azureedge.net/clip/models"
 # the second-to-last path segment of each URL is the file's SHA256
@@ -144,7 +145,3 @@ def load_state_dict(file):
         raise _not_clip(file, f"it holds no {', '.join(TEXT_KEYS)}")
     return state
 
-
-def load(name, path=None, cache_dir=None, device="cpu"):
-    """A CLIP model (fp32, eval mode) by release name, or from the local file ``path``."""
-    return build_model(load_state_dict(resolve_model_file(name, path, cache_dir))).to(device)
