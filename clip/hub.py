@@ -27,7 +27,7 @@ def _fix(repo_id):
 
 def hub_file(repo_id, filenames, what):
     """The local path of the first of ``filenames`` that ``repo_id`` holds; one clear error if none."""
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
 
     not_cached = []
     for filename in filenames:

@@ -12,7 +12,7 @@ import os
 from . import hf_layout, openclip_layout
 from .download import MODELS, load_state_dict, resolve_model_file
 from .model import TEXT_KEYS, build_model
-from .unsupported import SUPPORTED, unsupported_weights
+from .unsupported import SUPPORTED, found_families, unsupported_weights
 from .weight_files import SHARD_INDEXES, ConvertedWeights, read_tensors
 
 
@@ -23,9 +23,11 @@ def load(name, path=None, cache_dir=None, device="cpu"):
     says so (else None); the trainers compare it with INPUT.PIXEL_MEAN / PIXEL_STD.
     """
     weights = read_weights(name, path, cache_dir)
+    if found_families(weights.state_dict):  # towers of another family: say so before any shape error
+        raise unsupported_weights(weights.source, weights.state_dict)
     try:
         model = build_model(weights.state_dict, **weights.settings)
-    except RuntimeError as e:  # load_state_dict: keys or shapes that do not fit
+    except (RuntimeError, ValueError) as e:  # keys, shapes or heads that do not fit our CLIP
         raise unsupported_weights(weights.source, weights.state_dict, str(e).splitlines()[0]) from None
     settings = ", ".join(f"{k} {v}" for k, v in weights.settings.items())
     print(f"Loaded CLIP weights: {weights.source}" + (f" ({settings})" if settings else ""))
