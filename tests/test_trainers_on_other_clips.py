@@ -137,3 +137,19 @@ def test_prompt_learners_on_other_widths(tmp_path, pets_root, large_shaped_clip,
     trainer.before_evaluation("test")
     with torch.no_grad():
         assert trainer.model_inference(next(iter(trainer.test_loader))["img"]).shape[-1] == 3
+
+
+def test_tta_student_and_reward_of_other_layouts(tmp_path, clips):
+    from tests.image_folder_data import make_image_folder
+    from trainers.tta.runner import main as tta_main
+
+    folder = make_image_folder(tmp_path / "birds", ("owl", "wren", "jay"), images=4, splits={"test": 2})
+    out = str(tmp_path / "tta")
+    results = tta_main(["--method", "rlcf-prompt", "--image_folder", folder, "-a", clips["openclip"][0],
+                        "--reward_arch", clips["hf"][0], "--batch_size", "8", "--selection_p", "0.25",
+                        "--tta_steps", "1", "--workers", "0", "--output", out])
+    assert [r[:2] for r in results] == [("birds", "ImageFolder")]
+    with open(os.path.join(out, "log.txt")) as f:
+        log = f.read()
+    assert 'Loaded CLIP weights: OpenCLIP "open_clip_model.safetensors"' in log  # the student
+    assert 'Loaded CLIP weights: Hugging Face CLIPModel "' in log  # the reward model
