@@ -98,7 +98,11 @@ def read_state(path):
 
 def openai_weights(state, path):
     if any(k not in state for k in TEXT_KEYS):
-        raise unsupported_weights(f'"{path}"', state, f"it holds no {', '.join(TEXT_KEYS)}")
+        detail = f"it holds no {', '.join(TEXT_KEYS)}"
+        if state and all(k.startswith("module.") for k in state):
+            detail += "; its keys start with module.: an OpenCLIP training checkpoint? Name its model with " \
+                      "MODEL.BACKBONE.NAME openclip:ARCH/TAG"
+        raise unsupported_weights(f'"{path}"', state, detail)
     return ConvertedWeights(state, f'"{path}" (OpenAI\'s layout, QuickGELU)')
 
 

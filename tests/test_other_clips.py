@@ -202,6 +202,10 @@ def test_openclip_saved_variants_load(tmp_path):
     custom = {("text." + k if k.startswith(text_keys) else k): v for k, v in state.items()}
     custom["attn_mask"] = torch.zeros(77, 77)
     torch.save({"epoch": 3, "state_dict": {"module." + k: v for k, v in custom.items()}}, folder / "epoch_3.pt")
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copyfile(folder / "epoch_3.pt", tmp_path / "elsewhere/epoch_3.pt")
+    with pytest.raises(ValueError, match=r"keys start with module.: an OpenCLIP training checkpoint\? Name its model"):
+        clip.load("ViT-B/16", path=str(tmp_path / "elsewhere/epoch_3.pt"))  # no config beside it, and no name
     loaded = clip.load("openclip:ViT-B-16", path=str(folder / "epoch_3.pt"))
     tokens = clip.tokenize(TEXTS)
     with torch.no_grad():
