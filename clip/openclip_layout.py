@@ -169,7 +169,9 @@ def settings(spec, model_cfg, state_dict):
     arch, tag = split_spec(spec) if not spec.startswith(HUB_PREFIX) else ("", "")
     entry = PRETRAINED.get((base_arch(arch), tag))
     quick = arch.endswith(QUICKGELU_SUFFIX) or bool(entry and entry[1]) or bool((model_cfg or {}).get("quick_gelu"))
-    vision_width = state_dict["visual.conv1.weight"].shape[0]
+    resnet = "visual.proj" not in state_dict
+    # the ViT's patch embedding, or the ResNet's first stage (its stem is half as wide)
+    vision_width = state_dict["visual.layer1.0.conv1.weight" if resnet else "visual.conv1.weight"].shape[0]
     if model_cfg is not None:
         vision = model_cfg["vision_cfg"]
         head_width = vision.get("head_width", 64)
@@ -177,7 +179,6 @@ def settings(spec, model_cfg, state_dict):
     else:
         head_width = next((w for name, w in VISION_HEAD_WIDTHS.items() if base_arch(arch).startswith(name)), 64)
         text_heads = state_dict["ln_final.weight"].shape[0] // 64
-    resnet = "visual.proj" not in state_dict
     return dict(
         activation="quick_gelu" if quick else "gelu",
         vision_heads=(vision_width * 32 if resnet else vision_width) // head_width,

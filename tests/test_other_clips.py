@@ -350,3 +350,12 @@ def test_other_families_fail_with_what_was_found(tmp_path):
 def test_unknown_names_say_what_loads():
     with pytest.raises(ValueError, match=r'Unknown CLIP model "ViT-H/14".*openclip:ARCH/TAG, hf:ORG/REPO'):
         clip.load("ViT-H/14")
+
+
+def test_openclip_resnet_folder_loads_with_its_heads(tmp_path):
+    folder, model = save_tiny_openclip(str(tmp_path / "rn"), kind="resnet", seed=3)
+    loaded = clip.load(folder)
+    assert loaded.visual.attnpool.num_heads == model.visual.attnpool.num_heads == 4  # 8 * 32 / head_width 64
+    with torch.no_grad():
+        assert torch.equal(loaded.encode_image(_images()), model.encode_image(_images()))
+        assert torch.equal(loaded.encode_text(clip.tokenize(TEXTS)), model.encode_text(clip.tokenize(TEXTS)))
