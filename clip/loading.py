@@ -111,7 +111,8 @@ def read_openclip(spec, path):
     if path and os.path.isdir(path):
         weights_file = openclip_layout.weights_in_folder(path)
         if weights_file is None:
-            raise FileNotFoundError(f'"{path}" holds no OpenCLIP weights file ({", ".join(openclip_layout.WEIGHT_FILES)})')
+            names = ", ".join(openclip_layout.WEIGHT_FILES)
+            raise FileNotFoundError(f'"{path}" holds no OpenCLIP weights file ({names})')
         path = weights_file
     if path:
         config = openclip_layout.config_beside(path)
@@ -146,7 +147,8 @@ def read_hf(repo, path):
     if path and os.path.isdir(path):
         weights_file = hf_layout.weights_in_folder(path)
         if weights_file is None:
-            raise FileNotFoundError(f'"{path}" holds no Hugging Face weights file ({", ".join(hf_layout.WEIGHT_FILES)})')
+            names = ", ".join(hf_layout.WEIGHT_FILES)
+            raise FileNotFoundError(f'"{path}" holds no Hugging Face weights file ({names})')
         path = weights_file
     if path:
         config = hf_layout.beside(path, hf_layout.CONFIG_FILE)

@@ -266,11 +266,13 @@ class ImageFolder(DatasetBase):
     def read_split_file(self, root):
         """The split file's images and labels; class names as the folders and classnames.txt say now."""
         train, val, test = read_split(self.split_path, root)
-        folders = sorted({_class_folder(os.path.relpath(item.impath, root)) for item in train + val + test})
-        names = read_classnames(root, folders)
+
+        def folder_of(item):
+            return _class_folder(os.path.relpath(item.impath, root))
+
+        names = read_classnames(root, sorted({folder_of(item) for item in train + val + test}))
 
         def renamed(data):
-            return [Datum(impath=d.impath, label=d.label, classname=names[_class_folder(os.path.relpath(d.impath, root))])
-                    for d in data]
+            return [Datum(impath=d.impath, label=d.label, classname=names[folder_of(d)]) for d in data]
 
         return renamed(train), renamed(val), renamed(test)

@@ -359,3 +359,16 @@ def test_openclip_resnet_folder_loads_with_its_heads(tmp_path):
     with torch.no_grad():
         assert torch.equal(loaded.encode_image(_images()), model.encode_image(_images()))
         assert torch.equal(loaded.encode_text(clip.tokenize(TEXTS)), model.encode_text(clip.tokenize(TEXTS)))
+
+
+def test_trainers_say_how_to_match_the_weights_normalisation(tmp_path, capsys):
+    from engine.config import get_cfg_default
+    from trainers.clip_backbone import load_clip
+
+    cfg = get_cfg_default()
+    cfg.MODEL.BACKBONE.PATH = _openclip_folder(tmp_path / "oc", _openclip_state())  # trained on 0.5 / 0.5
+    load_clip(cfg, "fp32", torch.device("cpu"))
+    assert 'add INPUT.PIXEL_MEAN "[0.5, 0.5, 0.5]" INPUT.PIXEL_STD "[0.5, 0.5, 0.5]" to the command' in capsys.readouterr().out
+    cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD = [0.5] * 3, [0.5] * 3
+    load_clip(cfg, "fp32", torch.device("cpu"))
+    assert "Note: these CLIP weights" not in capsys.readouterr().out

@@ -118,7 +118,8 @@ def save_tiny_openclip(folder, kind="vit", seed=0, **kwargs):
                       heads=text.resblocks[0].attn.num_heads, layers=text.layers),
     )
     os.makedirs(folder, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(folder, "open_clip_model.safetensors"))
+    weights = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, os.path.join(folder, "open_clip_model.safetensors"))
     with open(os.path.join(folder, "open_clip_config.json"), "w") as f:
         json.dump({"model_cfg": model_cfg, "preprocess_cfg": {}}, f, indent=2)
     return folder, model
