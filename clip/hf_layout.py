@@ -15,14 +15,14 @@ HF scales q before the product, SDPA after it: the same attention. Its text pool
 EOT (eos_token_id 49407) or, in configs written before that, the largest id (eos_token_id 2): for
 CLIP's tokenizer both are our EOT argmax. Heads and the activation (hidden_act) come from config.json.
 """
-import os
 import re
 
 import torch
 
 from .hub import hub_file, optional_hub_file
+from .layers import ACTIVATIONS
 from .unsupported import family_note
-from .weight_files import SHARD_INDEXES, read_json
+from .weight_files import SHARD_INDEXES, first_file, read_json
 
 PREFIX = "hf:"
 CONFIG_FILE = "config.json"
@@ -33,7 +33,6 @@ TOWER_DEFAULTS = {
     "text_config": dict(num_attention_heads=8, hidden_act="quick_gelu", layer_norm_eps=1e-5, eos_token_id=2),
     "vision_config": dict(num_attention_heads=12, hidden_act="quick_gelu", layer_norm_eps=1e-5),
 }
-ACTIVATIONS = {"quick_gelu": "quick_gelu", "gelu": "gelu"}
 CLIP_EOT_IDS = (2, 49407)  # legacy marker (pool at the largest id) and CLIP's EOT id
 
 SINGLE_KEYS = {
@@ -69,10 +68,7 @@ def is_hf_state_dict(state_dict):
 
 
 def weights_in_folder(folder):
-    for name in WEIGHT_FILES:
-        if os.path.isfile(os.path.join(folder, name)):
-            return os.path.join(folder, name)
-    return None
+    return first_file(folder, WEIGHT_FILES)
 
 
 def fetch(repo):
@@ -81,12 +77,6 @@ def fetch(repo):
     config = hub_file(repo, [CONFIG_FILE], "config")
     weights = hub_file(repo, ["model.safetensors", "pytorch_model.bin"], "CLIPModel weights")
     return weights, config, optional_hub_file(repo, PREPROCESSOR_FILE)
-
-
-def beside(path, filename):
-    folder = path if os.path.isdir(path) else os.path.dirname(path)
-    found = os.path.join(folder, filename)
-    return found if os.path.isfile(found) else None
 
 
 def read_config(config_path):
@@ -119,7 +109,7 @@ def settings(config, source):
             f"tokenizer; this config has {', '.join(problems)}"
         )
     return dict(
-        activation=ACTIVATIONS[text["hidden_act"]],
+        activation=text["hidden_act"],
         vision_heads=vision["num_attention_heads"],
         transformer_heads=text["num_attention_heads"],
     )

@@ -13,7 +13,7 @@ from . import hf_layout, openclip_layout
 from .download import MODELS, load_state_dict, resolve_model_file
 from .model import TEXT_KEYS, build_model
 from .unsupported import SUPPORTED, found_families, unsupported_weights
-from .weight_files import SHARD_INDEXES, ConvertedWeights, read_tensors
+from .weight_files import SHARD_INDEXES, ConvertedWeights, file_beside, read_tensors
 
 
 def load(name, path=None, cache_dir=None, device="cpu"):
@@ -62,8 +62,8 @@ def read_local(path):
         return read_folder(path)
     state = read_state(path)
     if hf_layout.is_hf_state_dict(state):
-        return hf_weights(state, path, hf_layout.beside(path, hf_layout.CONFIG_FILE),
-                          hf_layout.beside(path, hf_layout.PREPROCESSOR_FILE))
+        return hf_weights(state, path, file_beside(path, hf_layout.CONFIG_FILE),
+                          file_beside(path, hf_layout.PREPROCESSOR_FILE))
     if openclip_layout.is_openclip_file(path):
         return openclip_weights("", state, path, openclip_layout.config_beside(path))
     return openai_weights(state, path)
@@ -75,7 +75,7 @@ def read_folder(folder):
     if openclip_file and openclip_layout.config_beside(folder):
         return read_openclip("", openclip_file)
     hf_file = hf_layout.weights_in_folder(folder)
-    if hf_file and hf_layout.beside(folder, hf_layout.CONFIG_FILE):
+    if hf_file and file_beside(folder, hf_layout.CONFIG_FILE):
         return read_hf("", hf_file)
     raise FileNotFoundError(
         f'The folder "{folder}" holds neither an OpenCLIP model ({openclip_layout.CONFIG_FILE} and '
@@ -151,8 +151,8 @@ def read_hf(repo, path):
             raise FileNotFoundError(f'"{path}" holds no Hugging Face weights file ({names})')
         path = weights_file
     if path:
-        config = hf_layout.beside(path, hf_layout.CONFIG_FILE)
-        preprocessor = hf_layout.beside(path, hf_layout.PREPROCESSOR_FILE)
+        config = file_beside(path, hf_layout.CONFIG_FILE)
+        preprocessor = file_beside(path, hf_layout.PREPROCESSOR_FILE)
     else:
         path, config, preprocessor = hf_layout.fetch(repo)
     return hf_weights(read_state(path), path, config, preprocessor)

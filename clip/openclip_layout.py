@@ -21,7 +21,7 @@ or ``openclip:ARCH`` with MODEL.BACKBONE.PATH a local file or folder.
 import os
 
 from .hub import hub_file, optional_hub_file
-from .weight_files import read_json
+from .weight_files import file_beside, first_file, read_json
 
 PREFIX = "openclip:"
 HUB_PREFIX = "hf-hub:"
@@ -89,12 +89,19 @@ def base_arch(arch):
     return arch[: -len(QUICKGELU_SUFFIX)] if arch.endswith(QUICKGELU_SUFFIX) else arch
 
 
+def pretrained_entry(spec):
+    """The PRETRAINED entry of "ARCH/TAG" (with or without -quickgelu), or None."""
+    if spec.startswith(HUB_PREFIX):
+        return None
+    arch, tag = split_spec(spec)
+    return PRETRAINED.get((base_arch(arch), tag))
+
+
 def hub_repo(spec):
     """(repository, PRETRAINED entry or None) of a hub-backed name; one error for an unknown tag."""
     if spec.startswith(HUB_PREFIX):
         return spec[len(HUB_PREFIX):].strip("/"), None
-    arch, tag = split_spec(spec)
-    entry = PRETRAINED.get((base_arch(arch), tag))
+    entry = pretrained_entry(spec)
     if entry is None:
         known = ", ".join(f"{a}/{t}" for a, t in PRETRAINED)
         raise ValueError(
@@ -114,17 +121,12 @@ def fetch(spec):
 
 
 def weights_in_folder(folder):
-    for name in WEIGHT_FILES:
-        if os.path.isfile(os.path.join(folder, name)):
-            return os.path.join(folder, name)
-    return None
+    return first_file(folder, WEIGHT_FILES)
 
 
 def config_beside(path):
     """The open_clip_config.json in the folder of a weights file (or in the folder itself), or None."""
-    folder = path if os.path.isdir(path) else os.path.dirname(path)
-    config = os.path.join(folder, CONFIG_FILE)
-    return config if os.path.isfile(config) else None
+    return file_beside(path, CONFIG_FILE)
 
 
 def is_openclip_file(path):
@@ -166,8 +168,8 @@ def unsupported_options(model_cfg):
 
 def settings(spec, model_cfg, state_dict):
     """build_model settings: the activation and the heads of both towers."""
-    arch, tag = split_spec(spec) if not spec.startswith(HUB_PREFIX) else ("", "")
-    entry = PRETRAINED.get((base_arch(arch), tag))
+    arch = "" if spec.startswith(HUB_PREFIX) else split_spec(spec)[0]
+    entry = pretrained_entry(spec)
     quick = arch.endswith(QUICKGELU_SUFFIX) or bool(entry and entry[1]) or bool((model_cfg or {}).get("quick_gelu"))
     resnet = "visual.proj" not in state_dict
     # the ViT's patch embedding, or the ResNet's first stage (its stem is half as wide)
@@ -187,10 +189,7 @@ def settings(spec, model_cfg, state_dict):
 
 
 def pretrained_mean_std(spec):
-    if spec.startswith(HUB_PREFIX):
-        return None
-    arch, tag = split_spec(spec)
-    entry = PRETRAINED.get((base_arch(arch), tag))
+    entry = pretrained_entry(spec)
     return entry[2] if entry else None
 
 

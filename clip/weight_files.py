@@ -28,6 +28,16 @@ class ConvertedWeights:
     mean_std: tuple = None
 
 
+def first_file(folder, names):
+    """The path of the first of ``names`` that exists in ``folder``, or None."""
+    return next((os.path.join(folder, n) for n in names if os.path.isfile(os.path.join(folder, n))), None)
+
+
+def file_beside(path, name):
+    """``name`` in the folder of the file ``path`` (or in ``path`` itself when it is a folder), or None."""
+    return first_file(path if os.path.isdir(path) else os.path.dirname(path), [name])
+
+
 def read_json(path, what):
     try:
         with open(path, "r") as f:
