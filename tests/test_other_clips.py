@@ -372,3 +372,14 @@ def test_trainers_say_how_to_match_the_weights_normalisation(tmp_path, capsys):
     cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD = [0.5] * 3, [0.5] * 3
     load_clip(cfg, "fp32", torch.device("cpu"))
     assert "Note: these CLIP weights" not in capsys.readouterr().out
+
+
+def test_linear_probe_feature_folders_of_other_clips(tmp_path):
+    from engine.config import get_cfg_default
+    from lpclip.features import backbone_tag
+
+    cfg = get_cfg_default()
+    cfg.MODEL.BACKBONE.NAME = "openclip:ViT-B-16/laion2b_s34b_b88k"
+    assert backbone_tag(cfg) == "openclip-ViT-B-16-laion2b_s34b_b88k"
+    cfg.MODEL.BACKBONE.PATH = str(tmp_path / "clip-vit-base-patch16") + "/"  # a Hugging Face folder
+    assert backbone_tag(cfg) == "clip-vit-base-patch16"
