@@ -1,5 +1,6 @@
-"""OpenAI CLIP rebuilt from state dicts, its weights loader and tokenizer."""
-from .download import MODELS, available_models, default_cache_dir, load, load_state_dict, resolve_model_file
+"""CLIP rebuilt from state dicts (OpenAI's, OpenCLIP's and Hugging Face layouts), its loader and tokenizer."""
+from .download import MODELS, available_models, default_cache_dir, load_state_dict, resolve_model_file
+from .loading import load
 from .model import CLIP, add_ivlp_prompts, build_model, convert_weights, encode_text_embeddings
 from .tokenizer import decode, encode, tokenize
 

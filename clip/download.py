@@ -3,6 +3,7 @@
 Offline, the file can be put in the cache folder by hand, or any local copy named with
 MODEL.BACKBONE.PATH. Both OpenAI's TorchScript archives and plain state-dict files load, as
 data: no code in the file runs (clip.torchscript, engine.utils.safe_pickle).
+``clip.load`` (clip/loading.py) reads these and the other CLIP layouts.
 """
 import hashlib
 import http.client
@@ -18,7 +19,7 @@ from tqdm import tqdm
 
 from engine.utils.safe_pickle import TRUST_ENV, UntrustedPickleError, is_torchscript_archive, is_trusted, torch_load
 
-from .model import TEXT_KEYS, build_model
+from .model import TEXT_KEYS
 from .torchscript import read_state_dict as read_torchscript_state_dict
 
 _BASE = "https://openaipublic.azureedge.net/clip/models"
@@ -161,7 +162,3 @@ def load_state_dict(file):
         raise _not_clip(file, f"it holds no {', '.join(TEXT_KEYS)}")
     return state
 
-
-def load(name, path=None, cache_dir=None, device="cpu"):
-    """A CLIP model (fp32, eval mode) by release name, or from the local file ``path``."""
-    return build_model(load_state_dict(resolve_model_file(name, path, cache_dir))).to(device)

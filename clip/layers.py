@@ -111,17 +111,33 @@ def shared_prefix_attention(attn, prefix, rows):
     return attn.out_proj(_merge_heads(out_prefix)), attn.out_proj(_merge_heads(out_rows))
 
 
+ACTIVATIONS = ("quick_gelu", "gelu")
+
+
+def mlp_activation(name):
+    """The MLP activation a CLIP was trained with: OpenAI's QuickGELU, or the exact (erf) GELU of
+    OpenCLIP's non-quickgelu models and of Hugging Face configs with hidden_act "gelu"."""
+    if name == "quick_gelu":
+        return QuickGELU(inplace=True)  # its input is the c_fc output alone
+    if name == "gelu":
+        return nn.GELU()
+    raise ValueError(f'Unknown CLIP MLP activation "{name}": use one of {", ".join(ACTIVATIONS)}')
+
+
 class ResidualAttentionBlock(nn.Module):
-    def __init__(self, d_model, n_head):
+    def __init__(self, d_model, n_head, mlp_width=None, activation="quick_gelu"):
         super().__init__()
+        if d_model % n_head:
+            raise ValueError(f"A width of {d_model} does not split into {n_head} attention heads")
+        mlp_width = mlp_width or d_model * 4
         self.attn = nn.MultiheadAttention(d_model, n_head)
         self.ln_1 = LayerNorm(d_model)
         self.mlp = nn.Sequential(
             OrderedDict(
                 [
-                    ("c_fc", nn.Linear(d_model, d_model * 4)),
-                    ("gelu", QuickGELU(inplace=True)),  # input: the c_fc output alone
-                    ("c_proj", nn.Linear(d_model * 4, d_model)),
+                    ("c_fc", nn.Linear(d_model, mlp_width)),
+                    ("gelu", mlp_activation(activation)),
+                    ("c_proj", nn.Linear(mlp_width, d_model)),
                 ]
             )
         )
@@ -173,14 +189,17 @@ class ResidualAttentionBlock(nn.Module):
 
 
 class Transformer(nn.Module):
-    """A stack of residual attention blocks on tokens [B, N, W]; causal for the text tower."""
+    """A stack of residual attention blocks on tokens [B, N, W]; causal for the text tower.
+    ``mlp_width`` (default 4 * width) and ``activation`` follow the weights (OpenCLIP's bigG: 8192)."""
 
-    def __init__(self, width, layers, heads, causal=False):
+    def __init__(self, width, layers, heads, causal=False, mlp_width=None, activation="quick_gelu"):
         super().__init__()
         self.width = width
         self.layers = layers
         self.causal = causal
-        self.resblocks = nn.Sequential(*[ResidualAttentionBlock(width, heads) for _ in range(layers)])
+        self.resblocks = nn.Sequential(
+            *[ResidualAttentionBlock(width, heads, mlp_width, activation) for _ in range(layers)]
+        )
 
     def add_deep_prompts(self, n_ctx, depth):
         """IVLP deep prompts kept in the blocks: blocks 1 .. depth-1 each get n_ctx learnable tokens

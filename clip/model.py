@@ -62,6 +62,10 @@ def encode_text_shared_prefix(text_module, prefix, rows, tokenized, deep_prompts
 
 
 class CLIP(nn.Module):
+    """OpenAI's CLIP. Beyond OpenAI's arguments, the ones other weights need: ``vision_heads``
+    (default width // 64, ResNet: width * 32 // 64), MLP widths (default 4 * width) and the MLP
+    ``activation`` ("quick_gelu", OpenAI's, or "gelu"). Module and parameter names stay OpenAI's."""
+
     def __init__(
         self,
         embed_dim,
@@ -74,14 +78,19 @@ class CLIP(nn.Module):
         transformer_width,
         transformer_heads,
         transformer_layers,
+        vision_heads=None,
+        vision_mlp_width=None,
+        transformer_mlp_width=None,
+        activation="quick_gelu",
     ):
         super().__init__()
         self.context_length = context_length
+        self.activation = activation
         if isinstance(vision_layers, (tuple, list)):
             self.visual = ModifiedResNet(
                 layers=vision_layers,
                 output_dim=embed_dim,
-                heads=vision_width * 32 // 64,
+                heads=vision_heads or vision_width * 32 // 64,
                 input_resolution=image_resolution,
                 width=vision_width,
             )
@@ -91,10 +100,19 @@ class CLIP(nn.Module):
                 patch_size=vision_patch_size,
                 width=vision_width,
                 layers=vision_layers,
-                heads=vision_width // 64,
+                heads=vision_heads or vision_width // 64,
                 output_dim=embed_dim,
+                mlp_width=vision_mlp_width,
+                activation=activation,
             )
-        self.transformer = Transformer(transformer_width, transformer_layers, transformer_heads, causal=True)
+        self.transformer = Transformer(
+            transformer_width,
+            transformer_layers,
+            transformer_heads,
+            causal=True,
+            mlp_width=transformer_mlp_width,
+            activation=activation,
+        )
         self.vocab_size = vocab_size
         self.token_embedding = nn.Embedding(vocab_size, transformer_width)
         self.positional_embedding = nn.Parameter(torch.empty(context_length, transformer_width))
@@ -205,6 +223,11 @@ def _grid(positions, key):
     return side
 
 
+def _mlp_width(state_dict, transformer):
+    weight = state_dict.get(f"{transformer}.resblocks.0.mlp.c_fc.weight")  # [mlp width, width]
+    return None if weight is None else weight.shape[0]
+
+
 def infer_architecture(state_dict):
     """CLIP's constructor arguments read off an OpenAI state dict (the rules of OpenAI's build_model)."""
     missing = [k for k in TEXT_KEYS if k not in state_dict]
@@ -238,12 +261,18 @@ def infer_architecture(state_dict):
         transformer_width=transformer_width,
         transformer_heads=transformer_width // 64,
         transformer_layers=_count_blocks(state_dict, "transformer.resblocks"),
+        vision_mlp_width=_mlp_width(state_dict, "visual.transformer"),  # None for the ResNet (no MLPs)
+        transformer_mlp_width=_mlp_width(state_dict, "transformer"),
     )
 
 
-def build_model(state_dict):
-    """A CLIP in fp32 and eval mode whose architecture is read off an OpenAI state dict."""
-    model = CLIP(**infer_architecture(state_dict))
+def build_model(state_dict, **settings):
+    """A CLIP in fp32 and eval mode whose architecture is read off an OpenAI-layout state dict.
+
+    ``settings``: what weights do not show and their model config gives (``vision_heads``,
+    ``transformer_heads``, ``activation``); OpenAI's rules (heads = width // 64, QuickGELU) otherwise.
+    """
+    model = CLIP(**{**infer_architecture(state_dict), **settings})
     weights = {
         k: v.float() if v.is_floating_point() else v for k, v in state_dict.items() if k not in RELEASE_EXTRAS
     }

@@ -1,10 +1,11 @@
-"""The CoOp-family data sets; importing this package registers them in DATASET_REGISTRY."""
+"""The CoOp-family data sets and ImageFolder (your own); importing this package registers them in DATASET_REGISTRY."""
 from . import (  # noqa: F401
     caltech101,
     dtd,
     eurosat,
     fgvc_aircraft,
     food101,
+    image_folder,
     imagenet,
     imagenet_a,
     imagenet_r,

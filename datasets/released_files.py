@@ -40,6 +40,7 @@ RELEASED_FILES = {
     # the generated world: `python -m tools.world.data` writes images and split files together
     **{name: () for name in ("WorldObjects", "WorldShapes", "WorldColors", "WorldPatterns", "WorldObjectsSketch",
                              "WorldObjectsCartoon", "WorldObjectsNoisy")},
+    "ImageFolder": (),  # your own images: ImageFolder draws and writes its split file itself
 }
 
 

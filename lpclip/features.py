@@ -14,10 +14,11 @@ from engine.data.transforms import build_transform
 
 
 def backbone_tag(cfg):
-    """A folder name for the backbone: the weights file's stem when MODEL.BACKBONE.PATH is set."""
+    """A folder name for the backbone: the weights file's (or folder's) stem when MODEL.BACKBONE.PATH is
+    set, else the name with its "/" and ":" replaced (openclip:ViT-B-16/laion2b_s34b_b88k)."""
     if cfg.MODEL.BACKBONE.PATH:
-        return os.path.splitext(os.path.basename(cfg.MODEL.BACKBONE.PATH))[0]
-    return cfg.MODEL.BACKBONE.NAME.replace("/", "-")
+        return os.path.splitext(os.path.basename(os.path.normpath(cfg.MODEL.BACKBONE.PATH)))[0]
+    return cfg.MODEL.BACKBONE.NAME.replace("/", "-").replace(":", "-")
 
 
 @torch.no_grad()

@@ -103,9 +103,12 @@ def test_kgcoop_templates_are_the_references():
     assert kgcoop_template("DescribableTextures") == "a photo of a {}, a type of texture."
     assert kgcoop_template("OxfordPets") == "a photo of a {}, a type of pet."
     assert kgcoop_template("EuroSAT") == "a centered satellite photo of {}."
-    assert len([name for name in KGCOOP_TEMPLATES if not name.startswith("World")]) == 15  # + the world's
+    ours = [name for name in KGCOOP_TEMPLATES if name.startswith("World") or name == "ImageFolder"]
+    assert len(KGCOOP_TEMPLATES) - len(ours) == 15  # the reference's, + the world's and ImageFolder's
     with pytest.raises(KeyError, match='data set "World".*KGCOOP_TEMPLATES'):
         kgcoop_template("World")
+    assert kgcoop_template("ImageFolder") == "a photo of a {}."
+    assert kgcoop_template("ImageFolder", "a photo of a {}, a bird.") == "a photo of a {}, a bird."  # PROMPT_TEMPLATE
 
 
 def test_knowledge_guided_loss_is_one_minus_mean_cosine(clip_model):

@@ -164,7 +164,9 @@ def test_config_files_name_registered_datasets_and_resolve_to_them():
 
     stems = config_names()
     known = DATASET_REGISTRY.registered_names()
-    assert len(stems) == 22 and sorted(stems.values()) == sorted(known)  # 15 real + 7 generated world sets
+    # 15 real + 7 generated world sets + ImageFolder (your own)
+    assert len(stems) == 23 and sorted(stems.values()) == sorted(known)
+    assert resolve_dataset_name("imagefolder", known) == "ImageFolder"
     assert stems["oxford_pets"] == "OxfordPets" and stems["dtd"] == "DescribableTextures"
     assert resolve_dataset_name("oxford_pets", known) == "OxfordPets"
     assert resolve_dataset_name("imagenet-r", known) == "ImageNetR"

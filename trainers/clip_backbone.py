@@ -25,11 +25,25 @@ def load_clip(cfg, prec, device):
         raise ValueError("No CLIP backbone: set MODEL.BACKBONE.NAME (e.g. ViT-B/16) or MODEL.BACKBONE.PATH")
     print(f"Loading CLIP (backbone: {backbone})" + (f' from "{path}"' if path else ""))
     model = clip.load(backbone, path=path, device="cpu")
+    check_normalisation(model, cfg.INPUT)
     if prec == "fp16":
         convert_weights(model)
     if cfg.MODEL.BACKBONE.COMPILE:
         compile_image_encoder(model.visual, device)
     return model.to(device)
+
+
+def check_normalisation(model, input_cfg):
+    """One line when the weights were trained on images normalised otherwise than INPUT.PIXEL_MEAN / STD
+    (e.g. OpenCLIP's ViT-L-14 laion2b_s32b_b82k: 0.5, 0.5): the config decides, the log says how to match."""
+    if model.image_mean_std is None:
+        return
+    mean, std = (list(map(float, v)) for v in model.image_mean_std)
+    config = list(map(float, input_cfg.PIXEL_MEAN)), list(map(float, input_cfg.PIXEL_STD))
+    if any(abs(a - b) > 1e-6 for ours, theirs in zip(config, (mean, std)) for a, b in zip(ours, theirs)):
+        print(f"Note: these CLIP weights were trained on images normalised with mean {mean} and std {std}, "
+              f"but INPUT.PIXEL_MEAN is {config[0]} and INPUT.PIXEL_STD {config[1]}: add "
+              f'INPUT.PIXEL_MEAN "{mean}" INPUT.PIXEL_STD "{std}" to the command to match them')
 
 
 def _probe_compile(device):

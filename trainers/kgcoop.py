@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import clip
+from datasets.config import prompt_template_override
 from engine import TRAINER_REGISTRY
 from engine.metrics import compute_accuracy
 
@@ -22,11 +23,14 @@ from .zsclip import CUSTOM_TEMPLATES
 KGCOOP_TEMPLATES = {**CUSTOM_TEMPLATES, "DescribableTextures": "a photo of a {}, a type of texture."}
 
 
-def kgcoop_template(dataset_name):
+def kgcoop_template(dataset_name, override=""):
+    """``override`` (DATASET.PROMPT_TEMPLATE) when given, else the reference's prompt of the data set."""
+    if override:
+        return override
     if dataset_name not in KGCOOP_TEMPLATES:
         raise KeyError(
-            f'KgCoOp has no hand-crafted prompt for data set "{dataset_name}": add one to KGCOOP_TEMPLATES '
-            "in trainers/kgcoop.py"
+            f'KgCoOp has no hand-crafted prompt for data set "{dataset_name}": set DATASET.PROMPT_TEMPLATE '
+            '(e.g. "a photo of a {}.") or add one to KGCOOP_TEMPLATES in trainers/kgcoop.py'
         )
     return KGCOOP_TEMPLATES[dataset_name]
 
@@ -51,7 +55,7 @@ class KgCoOp(CoOp):
 
     def build_custom_clip(self, clip_model):
         classnames = self.dm.dataset.classnames
-        template = kgcoop_template(self.cfg.DATASET.NAME)
+        template = kgcoop_template(self.cfg.DATASET.NAME, prompt_template_override(self.cfg))
         print(f"Prompts: {[template.format(name.replace('_', ' ')) for name in classnames]}")
         self.clip_text = hand_crafted_text_features(clip_model, classnames, template)  # [C, D], frozen
         return super().build_custom_clip(clip_model)

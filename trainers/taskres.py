@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import clip
+from datasets.config import prompt_template_override
 from engine import TRAINER_REGISTRY
 from engine.metrics import compute_accuracy
 from engine.utils import load_checkpoint
@@ -24,13 +25,14 @@ from .zsclip import IMAGENET_TEMPLATES_SELECT, dataset_template
 NO_ENHANCED_BASE = ("", "none")
 
 
-def taskres_templates(dataset_name):
-    """The base's templates: the data set's own one; ImageNet: the 7 selected ones plus its own (8).
+def taskres_templates(dataset_name, override=""):
+    """The base's templates: the data set's own one (or ``override``, DATASET.PROMPT_TEMPLATE); ImageNet:
+    the 7 selected ones plus its own (8).
 
     A fresh list each call (the reference grew its shared module-level list on every build).
     """
     templates = list(IMAGENET_TEMPLATES_SELECT) if dataset_name == "ImageNet" else []
-    return templates + [dataset_template(dataset_name)]
+    return templates + [dataset_template(dataset_name, override)]
 
 
 @torch.no_grad()
@@ -135,7 +137,7 @@ class TaskRes(PromptTrainer):
     log_trainable = False
 
     def build_custom_clip(self, clip_model):
-        templates = taskres_templates(self.cfg.DATASET.NAME)
+        templates = taskres_templates(self.cfg.DATASET.NAME, prompt_template_override(self.cfg))
         print(f"Templates of the base ({len(templates)}): {templates}")
         eot = class_eot_features(clip_model, self.dm.dataset.classnames, templates)  # [C, T, width]
         head = self.build_head(clip_model, eot)

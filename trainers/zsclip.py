@@ -2,6 +2,7 @@
 import torch
 
 import clip
+from datasets.config import prompt_template_override
 from engine import TRAINER_REGISTRY, TrainerX
 
 from .clip_backbone import load_clip, resolve_precision
@@ -30,6 +31,7 @@ CUSTOM_TEMPLATES = {
     "WorldObjectsSketch": "a photo of a {}.",
     "WorldObjectsCartoon": "a photo of a {}.",
     "WorldObjectsNoisy": "a photo of a {}.",
+    "ImageFolder": "a photo of a {}.",  # your own data: DATASET.PROMPT_TEMPLATE sets a better one
 }
 
 IMAGENET_TEMPLATES_SELECT = (
@@ -43,10 +45,14 @@ IMAGENET_TEMPLATES_SELECT = (
 )
 
 
-def dataset_template(dataset_name):
+def dataset_template(dataset_name, override=""):
+    """``override`` (DATASET.PROMPT_TEMPLATE) when given, else the data set's template."""
+    if override:
+        return override
     if dataset_name not in CUSTOM_TEMPLATES:
         raise KeyError(
-            f'No zero-shot prompt template for data set "{dataset_name}": add one to CUSTOM_TEMPLATES in trainers/zsclip.py'
+            f'No zero-shot prompt template for data set "{dataset_name}": set DATASET.PROMPT_TEMPLATE '
+            '(e.g. "a photo of a {}.") or add one to CUSTOM_TEMPLATES in trainers/zsclip.py'
         )
     return CUSTOM_TEMPLATES[dataset_name]
 
@@ -56,7 +62,7 @@ class ZeroshotCLIP(TrainerX):
     """Evaluation only: logits = exp(logit_scale) * norm(image) @ norm(text(template(class)))^T."""
 
     def templates(self):
-        return [dataset_template(self.cfg.DATASET.NAME)]
+        return [dataset_template(self.cfg.DATASET.NAME, prompt_template_override(self.cfg))]
 
     def build_model(self):
         cfg = self.cfg
@@ -94,5 +100,5 @@ class ZeroshotCLIP2(ZeroshotCLIP):
     def templates(self):
         templates = list(IMAGENET_TEMPLATES_SELECT)
         if self.cfg.DATASET.NAME != "ImageNet":
-            templates.append(dataset_template(self.cfg.DATASET.NAME))
+            templates.append(dataset_template(self.cfg.DATASET.NAME, prompt_template_override(self.cfg)))
         return templates

@@ -21,11 +21,16 @@ def build_parser():
     p.add_argument("data", nargs="?", default=None, help="data root (DATASET.ROOT); or --root")
     p.add_argument("--root", default=None, help="data root holding the data set folders (docs/DATASETS.md)")
     p.add_argument("--method", required=True, choices=METHODS)
-    p.add_argument("--test_sets", "--test-sets", default="A/R/V/K/I",
+    p.add_argument("--test_sets", "--test-sets", default=None,
                    help="set ids split by '/': I A V R K, Caltech101 Cars Pets Flower102 Aircraft Food101 SUN397 DTD "
-                        "eurosat UCF101")
+                        "eurosat UCF101 (default A/R/V/K/I, none when --image_folder is given)")
+    p.add_argument("--image_folder", "--image-folder", nargs="+", default=[],
+                   help="your own test sets: image folders (one folder per class, or a test/ folder of them; "
+                        "docs/OWN_DATA.md), each a set named after its folder, after the --test_sets")
     p.add_argument("--output", "--output-dir", default="exp_01", help="output folder (log.txt, results.json)")
-    p.add_argument("-a", "--arch", default="RN50", help="student CLIP: a release name (ViT-B/16) or a weights file")
+    p.add_argument("-a", "--arch", default="RN50",
+                   help="student CLIP: a release name (ViT-B/16), openclip:ARCH/TAG, hf:ORG/REPO, or a weights file "
+                        "or folder (docs/OTHER_CLIPS.md)")
     p.add_argument("--resolution", type=int, default=None, help="view size; must equal the student's input size")
     p.add_argument("--workers", type=int, default=8, help="data loading workers")
     p.add_argument("-b", "--batch_size", type=int, default=64, help="views per image: the original + batch_size - 1")
@@ -48,7 +53,7 @@ def build_parser():
                         "(the same gradient for one extra text forward; 0 = all classes at once)")
     # RLCF reward
     p.add_argument("--sample_k", type=int, default=3, help="candidates (top-K classes) per view")
-    p.add_argument("--reward_arch", default="ViT-L/14", help="reward CLIP: a release name or a weights file")
+    p.add_argument("--reward_arch", default="ViT-L/14", help="reward CLIP: as -a")
     p.add_argument("--multiple_reward_models", type=int, default=0, help="1: RLCF-S, several reward CLIPs")
     p.add_argument("--reward_archs", nargs="+", default=None,
                    help="RLCF-S reward CLIPs (default ViT-L/14@336px RN50x64 ViT-L/14)")
@@ -72,7 +77,9 @@ def build_parser():
 def check_args(parser, args):
     """One clear error per bad value; fills the method defaults. Returns args."""
     root = args.root or args.data
-    if root is None:
+    if args.test_sets is None:
+        args.test_sets = "" if args.image_folder else "A/R/V/K/I"
+    if root is None and args.test_sets:
         parser.error("give the data root: --root DATA (or as the first argument, as the reference)")
     if args.root and args.data and args.root != args.data:
         parser.error(f'two data roots given: "{args.data}" and --root "{args.root}"')

@@ -1,8 +1,9 @@
-"""Test sets by the reference's ids (I, A, V, R, K and ten fine-grained sets) on our data sets.
+"""Test sets by the reference's ids (I, A, V, R, K and ten fine-grained sets) on our data sets,
+and image folders of one's own (--image_folder).
 
 The images and labels come from the project's data set classes (DATASET.ROOT layout of
-docs/DATASETS.md, the CoOp test splits); each test image is turned into its views by a
-ViewBuilder in the loader's workers.
+docs/DATASETS.md, the CoOp test splits; an image folder's test split, docs/OWN_DATA.md); each
+test image is turned into its views by a ViewBuilder in the loader's workers.
 """
 import os
 
@@ -38,15 +39,23 @@ SET_IDS = {
 IMAGENET_SETS = ("ImageNet", "ImageNetA", "ImageNetV2", "ImageNetR", "ImageNetSketch")
 
 
-def parse_test_sets(text):
-    """"A/V/R/K/I/DTD/Flower102" -> [(set id, registered data set name)], ids as given."""
+def parse_test_sets(text, root=None, image_folders=()):
+    """"A/V/R/K/I/DTD/Flower102" and image folders -> [(set id, registered data set name, data root)]:
+    the ids as given (under ``root``), then one "ImageFolder" set per folder, its id the folder's name."""
     sets = []
-    for set_id in text.split("/"):
+    for set_id in filter(None, text.split("/")):
         name = SET_IDS.get(set_id.strip().lower())
         if name is None:
             known = ", ".join(["I", "A", "V", "R", "K"] + sorted(k for k in SET_IDS if len(k) > 1))
             raise ValueError(f'Unknown test set id "{set_id}" in --test_sets "{text}". Known ids: {known}.')
-        sets.append((set_id.strip(), name))
+        sets.append((set_id.strip(), name, root))
+    for folder in image_folders:
+        set_id = os.path.basename(os.path.normpath(folder))
+        if any(set_id == other for other, _, _ in sets):
+            raise ValueError(f'Two test sets are named "{set_id}": give image folders with distinct names')
+        sets.append((set_id, "ImageFolder", folder))
+    if not sets:
+        raise ValueError("No test set: give --test_sets ids or --image_folder folders")
     return sets
 
 

@@ -76,8 +76,8 @@ def peak_memory_line(device):
     return f"The maximum resident memory of this program is {gb:.2f} GB"
 
 
-def run_set(args, set_id, name, policy, reward, scaler, amp, device):
-    items, classnames = load_test_set(name, args.root)
+def run_set(args, set_id, name, root, policy, reward, scaler, amp, device):
+    items, classnames = load_test_set(name, root)
     fine = is_fine_grained(name)
     steps = steps_for(args, fine)
     if reward is not None and steps > 0 and args.sample_k > len(classnames):
@@ -117,7 +117,7 @@ def main(argv=None):
     parser = build_parser()
     args = check_args(parser, parser.parse_args(argv))
     try:
-        sets = parse_test_sets(args.test_sets)
+        sets = parse_test_sets(args.test_sets, args.root, args.image_folder)
     except ValueError as e:
         parser.error(str(e))
     with distributed.process_group(use_cuda=True) as ranks:
@@ -162,8 +162,8 @@ def run(args, sets, ranks):
         policy = build_policy(args, device)
         reward = build_reward(args, device)
         results = []
-        for set_id, name in sets:
-            top1, top5 = run_set(args, set_id, name, policy, reward, scaler, amp, device)
+        for set_id, name, root in sets:
+            top1, top5 = run_set(args, set_id, name, root, policy, reward, scaler, amp, device)
             results.append((set_id, name, top1, top5))
         if main_process:
             table = write_results(args.output, args.method, results)
