@@ -78,7 +78,8 @@ def test_expansion_does_not_depend_on_the_cpu_vector_units():
 def test_rows_rebuilt_from_the_seed_change_no_world_text_feature(cache):
     """The expansion rebuilds the token rows no world caption or class prompt uses: their values
     cannot change a world result (the rows a world text looks up are all shipped)."""
-    model = clip.build_model(torch.load(pretrain.expand_shipped(log=lambda m: None), weights_only=True))
+    path = pretrain.ensure_world_clip(log=lambda m: None)
+    model = clip.build_model(torch.load(path, weights_only=True))
     other = clip.build_model(model.state_dict())
     unused = torch.ones(other.token_embedding.num_embeddings, dtype=torch.bool)
     unused[pretrain.world_token_ids()] = False

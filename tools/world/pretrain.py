@@ -253,26 +253,24 @@ def read_shipped():
     return shipped
 
 
-def file_digest(path):
-    return compact.state_digest(torch.load(path, map_location="cpu", weights_only=True))
+def world_clip_path(settings, out=None, pretrain_here=False):
+    """The file ``ensure_world_clip`` gives: ``out``, else the cache file of the shipped world CLIP
+    (the defaults, unless ``pretrain_here``) or of the settings."""
+    if settings == DEFAULTS and not pretrain_here:
+        return out or shipped_cache_path(read_shipped().digest)
+    return out or cached_path(settings)
 
 
-def default_world_clip_path(out=None):
-    """Where the default world CLIP is (or will be) expanded: ``out`` or the cache file of the shipped digest."""
-    return out or shipped_cache_path(read_shipped().digest)
-
-
-def expand_shipped(out=None, log=print):
-    """The path of the default world CLIP: the shipped compact file expanded (once) into the full
-    OpenAI-layout state dict file, checked against its SHA-256; then the zero-shot report."""
+def expand_shipped(path, log=print):
+    """The shipped compact world CLIP expanded (once) into the full OpenAI-layout state dict file
+    ``path``, checked against its SHA-256; then the zero-shot report."""
     shipped = read_shipped()
-    path = out or shipped_cache_path(shipped.digest)
     if os.path.isfile(path):
-        if file_digest(path) != shipped.digest:
+        if compact.state_digest(torch.load(path, map_location="cpu", weights_only=True)) != shipped.digest:
             raise ValueError(f"{path} exists but is not the shipped world CLIP (its SHA-256 differs): delete it, "
                              "or give another --out")
         log(f"World CLIP found at {path} (the shipped one, SHA-256 {shipped.digest[:12]}...)")
-        return path
+        return
     state = compact.expand(shipped)
     save_atomic(state, path)
     log(f"World CLIP expanded from the shipped {SHIPPED_NAME} ({os.path.getsize(SHIPPED_FILE) / 2**20:.1f} MiB) "
@@ -281,7 +279,6 @@ def expand_shipped(out=None, log=print):
     model = build(shipped.settings)
     model.load_state_dict(state)
     zero_shot_report(model.eval(), log=log)
-    return path
 
 
 def write_shipped(path, out, settings, log=print):
@@ -300,14 +297,14 @@ def ensure_world_clip(out=None, force=False, log=print, eval_every=0, pretrain_h
     (then evaluated zero-shot) when the file is missing or ``force``. ``shipped_out``: also write
     the compact file of the result there."""
     settings = _check_settings(overrides)
-    if settings == DEFAULTS and not (pretrain_here or force):
-        path = expand_shipped(out, log)
+    pretrain_here = pretrain_here or force
+    path = world_clip_path(settings, out, pretrain_here)
+    if settings == DEFAULTS and not pretrain_here:
+        expand_shipped(path, log)
+    elif os.path.isfile(path) and not force:
+        log(f"World CLIP found at {path} (delete it or pass --force to pretrain again)")
     else:
-        path = out or cached_path(settings)
-        if os.path.isfile(path) and not force:
-            log(f"World CLIP found at {path} (delete it or pass --force to pretrain again)")
-        else:
-            pretrain_and_save(settings, path, log, eval_every)
+        pretrain_and_save(settings, path, log, eval_every)
     if shipped_out:
         write_shipped(path, shipped_out, settings, log)
     return path
@@ -351,10 +348,7 @@ def main(argv=None):
         parser.error("--steps must be at least 1 and --batch-size at least 2")
     settings = dict(steps=args.steps, batch_size=args.batch_size, seed=args.seed, lr=args.lr)
     if args.print_path:
-        if {**DEFAULTS, **settings} == DEFAULTS and not (args.pretrain or args.force):
-            print(default_world_clip_path(args.out))
-        else:
-            print(args.out or cached_path({**DEFAULTS, **settings}))
+        print(world_clip_path({**DEFAULTS, **settings}, args.out, args.pretrain or args.force))
         return 0
     torch.set_num_threads(args.threads)
     path = ensure_world_clip(args.out, args.force, lambda m: print(m, flush=True), args.eval_every,
