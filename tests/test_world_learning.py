@@ -59,9 +59,14 @@ def test_first_command_reduced_installs_expands_the_shipped_clip_prints_the_tabl
     out = res.stdout
     assert "WorldColors: wrote" in out and "expanded from the shipped tools/world/world_clip.safetensors" in out
     assert "pretrain step" not in out
+    rows = {}
     for method in ("ZeroshotCLIP/world_ctxv1", "CoOp/world_ctxv1_2shots", "TextRefiner/world_ctxv1_2shots"):
         block = out[out.index(method):]
-        row = next(line for line in block.splitlines() if line.startswith(DATASET))
-        assert len(re.findall(r"\d+\.\d\d ± \d+\.\d\d", row)) == 3, row
+        rows[method] = next(line for line in block.splitlines() if line.startswith(DATASET))
+        assert len(re.findall(r"\d+\.\d\d ± \d+\.\d\d", rows[method])) == 3, rows[method]
+    # zero-shot needs no shots nor epochs: its row is the README's demo table's
+    with open(os.path.join(REPO, "README.md")) as f:
+        readme_row = re.search(r"\| WorldColors \| ZeroshotCLIP \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", f.read())
+    assert re.findall(r"(\d+\.\d\d) ±", rows["ZeroshotCLIP/world_ctxv1"]) == list(readme_row.groups())
     assert (tmp_path / "demo" / "base2new.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Demo finished in" in out
