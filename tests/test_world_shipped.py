@@ -25,7 +25,7 @@ def readme_zero_shot():
         text = f.read()
     paragraph = text[text.index("What the numbers mean."):]
     return {name: float(value) for name, value in
-            re.findall(r"(World\w+) (\d+\.\d)% \(", paragraph[:paragraph.index("Colour is learned")])}
+            re.findall(r"(World\w+)\s+(\d+\.\d)%\s+\(", paragraph[:paragraph.index("Colour is learned")])}
 
 
 @pytest.fixture
