@@ -6,6 +6,7 @@ one evaluation batch for both (measured alternately in one run, best of the repe
 ratio, and the time of the refinement alone (cache read + aggregation of the B x C rows).
 
 usage: python bench/bench_cocoop_eval.py [--threads 2] [--classes 50] [--batch 8] [--repeats 3] [--device cpu]
+                                        [--shape vit-b16|tiny]
 """
 import argparse
 import os
@@ -17,7 +18,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from clip.model import CLIP  # noqa: E402
+from bench.clips import SHAPES, student_clip  # noqa: E402
 from engine.config import CfgNode  # noqa: E402
 from trainers.cocoop import CoCoOpCLIP  # noqa: E402
 from trainers.prompt_trainer import PromptTrainer  # noqa: E402
@@ -27,14 +28,15 @@ from trainers.textrefiner.cocoop_host import TextRefinerCoCoOp  # noqa: E402
 from trainers.textrefiner.refiner import TextRefinerHead  # noqa: E402
 
 WORDS = ["cat", "dog", "husky", "tabby", "beagle", "sphynx", "boxer", "pug", "shiba inu", "maine coon"]
+SMALLEST = ["--shape", "tiny", "--classes", "4", "--batch", "2", "--repeats", "1"]
 
 
-def build(n_classes, device):
-    clip_model = CLIP(512, 224, 12, 768, 16, 77, 49408, 512, 8, 12).eval()  # ViT-B/16 shapes
+def build(clip_model, n_classes, device):
     prompt_cfg = CfgNode(dict(N_CTX=4, CTX_INIT="a photo of a", PREC="fp32"))
     classnames = [f"{WORDS[i % len(WORDS)]} {i}" for i in range(n_classes)]
-    model = CoCoOpCLIP(prompt_cfg, (224, 224), classnames, clip_model).to(device).eval()
-    head = TextRefinerHead(FeatureAlignment(512, 512).to(device).eval(), LocalCache(512).to(device).eval())
+    size, dim = clip_model.visual.input_resolution, clip_model.visual.output_dim
+    model = CoCoOpCLIP(prompt_cfg, (size, size), classnames, clip_model).to(device).eval()
+    head = TextRefinerHead(FeatureAlignment(dim, dim).to(device).eval(), LocalCache(dim).to(device).eval())
     refiner = types.SimpleNamespace(model=model, head=head)  # what TextRefinerCoCoOp.model_inference reads
     refiner.image_features = types.MethodType(PromptTrainer.image_features, refiner)
     return model, refiner
@@ -52,12 +54,14 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--shape", default="vit-b16", choices=SHAPES, help="tiny: the smallest mode (tests)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
-    model, refiner = build(args.classes, device)
-    images = torch.randn(args.batch, 3, 224, 224, device=device)
+    model, refiner = build(student_clip(args.shape), args.classes, device)
+    size = model.image_encoder.input_resolution
+    images = torch.randn(args.batch, 3, size, size, device=device)
     with torch.no_grad():
         text = model.instance_text_features(refiner.image_features(images))  # [B, C, D]
     runs = {
@@ -77,7 +81,7 @@ def main():
                 sync(device)
                 times[name].append(time.perf_counter() - start)
     best = {name: min(values) for name, values in times.items()}
-    print(f"{args.device} threads={args.threads} fp32 ViT-B/16 (random weights), {args.classes} classes, "
+    print(f"{args.device} threads={args.threads} fp32 {args.shape} CLIP (random weights), {args.classes} classes, "
           f"batch {args.batch}")
     for name, value in best.items():
         print(f"eval batch: {name} {value:.3f} s")

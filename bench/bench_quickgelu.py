@@ -17,6 +17,7 @@ over the repeats of (eager - identity) / eager, in wall and in CPU time, and its
 self CPU time of one eager forward under torch.profiler.
 
 usage: python bench/bench_quickgelu.py [--threads 1 2] [--batch 1 8] [--repeats 5] [--classes 100] [--compile]
+                                      [--shape vit-b16|tiny]
 """
 import argparse
 import copy
@@ -33,13 +34,14 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from clip.layers import QuickGELU  # noqa: E402
-from clip.model import CLIP  # noqa: E402
+from bench.clips import SHAPES, student_clip  # noqa: E402
 from engine.config import CfgNode  # noqa: E402
 from trainers.clip_backbone import compile_image_encoder  # noqa: E402
 from trainers.coop import CustomCLIP  # noqa: E402
 from trainers.prompt_trainer import PromptTrainer  # noqa: E402
 
 WORDS = ["tench", "goldfish", "great white shark", "tiger shark", "hammerhead shark", "electric ray", "stingray"]
+SMALLEST = ["--shape", "tiny", "--threads", "1", "--batch", "1", "--repeats", "1", "--classes", "4"]
 
 
 def set_activation(visual, make):
@@ -52,7 +54,8 @@ def coop_evaluator(clip_model, n_classes):
     """What CoOp's evaluation runs per batch (model_inference), with its class text computed once."""
     prompt_cfg = CfgNode(dict(N_CTX=16, CSC=False, CTX_INIT="", PREC="fp32", CLASS_TOKEN_POSITION="end"))
     names = [f"{WORDS[i % len(WORDS)]} {i}" for i in range(n_classes)]
-    model = CustomCLIP(prompt_cfg, (224, 224), names, clip_model).eval()
+    size = clip_model.visual.input_resolution
+    model = CustomCLIP(prompt_cfg, (size, size), names, clip_model).eval()
     trainer = types.SimpleNamespace(model=model)  # what model_inference reads
     trainer.image_features = types.MethodType(PromptTrainer.image_features, trainer)
     with torch.no_grad():
@@ -78,7 +81,7 @@ def run_one(args, threads):
     """Every batch size at one thread count, in this process."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    clip_model = CLIP(512, 224, 12, 768, 16, 77, 49408, 512, 8, 12).eval()  # ViT-B/16 shapes
+    clip_model = student_clip(args.shape)
     visual = clip_model.visual
     coop, coop_inference = coop_evaluator(clip_model, args.classes)
     compiled = None
@@ -115,7 +118,7 @@ def run_one(args, threads):
         runs["bare", "compiled"] = compiled
         runs["coop", "compiled"] = coop_compiled
     for batch in args.batch:
-        images = torch.randn(batch, 3, 224, 224)
+        images = torch.randn(batch, 3, visual.input_resolution, visual.input_resolution)
         wall, cpu = {key: [] for key in runs}, {key: [] for key in runs}
         with torch.no_grad():
             outputs = {}
@@ -132,7 +135,7 @@ def run_one(args, threads):
                     cpu[key].append(time.process_time() - start_cpu)
             set_activation(visual, QuickGELU)
             profile_share = activation_profile_share(visual, images)
-        print(f"cpu threads={threads} fp32 ViT-B/16-shaped image encoder (random weights), batch {batch}, "
+        print(f"cpu threads={threads} fp32 {args.shape} image encoder (random weights), batch {batch}, "
               f"{args.repeats} repeats, CoOp with {args.classes} classes")
         report(batch, wall, cpu, outputs, profile_share)
 
@@ -175,6 +178,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--compile", action="store_true", help="also time the encoder under torch.compile")
+    parser.add_argument("--shape", default="vit-b16", choices=SHAPES, help="tiny: the smallest mode (tests)")
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)  # one thread count, here
     args = parser.parse_args()
     if args.in_process:

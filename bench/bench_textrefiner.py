@@ -1,11 +1,13 @@
 """TextRefiner speed at ViT-B/16 shape (random weights): training step and evaluation throughput.
 
 Measures in one run, on the same machine:
-- a training step (batch 8): ours vs the reference's computation (bench/reference_style.py);
-- evaluation images/s (batch 32): the bare CLIP image encoder, ours with 50 and 1000
-  classes, and the reference's computation with 50 classes.
+- a training step (batch 8): ours (TextRefinerMixin.refined_ce, the step TextRefiner on CoOp
+  trains with) vs the reference's computation (bench/reference_style.py);
+- evaluation images/s (batch 32): the bare CLIP image encoder, ours with --classes and
+  --many-classes classes, and the reference's computation with --classes.
 
-usage: python bench/bench_textrefiner.py [--threads 2] [--classes 50] [--steps 3] [--eval-batches 2] [--prec fp32]
+usage: python bench/bench_textrefiner.py [--threads 2] [--classes 50] [--many-classes 1000] [--steps 3]
+                                         [--eval-batches 2] [--skip-reference] [--shape vit-b16|tiny]
 """
 import argparse
 import os
@@ -18,39 +20,45 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.clips import SHAPES, student_clip  # noqa: E402
 from bench.reference_style import cache_write_loop, text_full_length, visual_all_layers  # noqa: E402
-from clip.model import CLIP  # noqa: E402
+from engine.config import CfgNode  # noqa: E402
+from trainers.coop import CustomCLIP  # noqa: E402
+from trainers.textrefiner.alignment import FeatureAlignment  # noqa: E402
 from trainers.textrefiner.cache import LocalCache  # noqa: E402
+from trainers.textrefiner.mixin import TextRefinerMixin  # noqa: E402
 from trainers.textrefiner.refiner import TextRefinerHead  # noqa: E402
-from trainers.textrefiner.coop_host import RefinedCLIP, TextRefinerCoOp  # noqa: E402
-from yacs.config import CfgNode  # noqa: E402
 
 WORDS = ["cat", "dog", "husky", "tabby", "beagle", "sphynx", "boxer", "pug", "shiba inu", "maine coon"]
-
-
-def vit_b16():
-    # OpenAI ViT-B/16 shapes, random weights
-    return CLIP(512, 224, 12, 768, 16, 77, 49408, 512, 8, 12).eval()
+SMALLEST = ["--shape", "tiny", "--classes", "4", "--many-classes", "8", "--steps", "1", "--eval-batches", "1"]
 
 
 def build(clip_model, n_classes):
+    """TextRefiner on CoOp's model (CustomCLIP + mid_image_trans), its cache and optimizer, and the
+    trainer's state that ``TextRefinerMixin.refined_ce`` reads."""
     prompt_cfg = CfgNode(dict(N_CTX=4, CSC=False, CTX_INIT="a photo of a", CLASS_TOKEN_POSITION="end"))
     classnames = [f"{WORDS[i % len(WORDS)]} {i}" for i in range(n_classes)]
-    model = RefinedCLIP(prompt_cfg, (224, 224), classnames, clip_model)
+    size = clip_model.visual.input_resolution
+    dim = clip_model.visual.output_dim
+    model = CustomCLIP(prompt_cfg, (size, size), classnames, clip_model)
+    model.mid_image_trans = FeatureAlignment(dim, dim)
     for name, p in model.named_parameters():
         p.requires_grad_(name.startswith(("prompt_learner.", "mid_image_trans.")))
-    memory = LocalCache(dim=512, size=25, alpha=0.2, momentum=0.8)
+    memory = LocalCache(dim=dim, size=25, alpha=0.2, momentum=0.8)
     params = [p for m in (model, memory) for p in m.parameters() if p.requires_grad]
     optim = torch.optim.SGD(params, lr=0.002, momentum=0.9, weight_decay=5e-4)
-    return model, memory, optim
+    trainer = types.SimpleNamespace(
+        model=model, head=TextRefinerHead(model.mid_image_trans, memory),
+        cfg=CfgNode(dict(TRAINER=CfgNode(dict(TF=CfgNode(dict(BALANCE=50.0, DISTILL=20.0)))))),
+    )
+    trainer.encode_image_local = types.MethodType(TextRefinerMixin.encode_image_local, trainer)
+    return model, memory, optim, trainer
 
 
-def our_step(model, memory, optim, image, label):
-    head = TextRefinerHead(model.mid_image_trans, memory)
-    holder = types.SimpleNamespace(model=model, head=head, balance=50.0, distill=20.0)
-    model.train()
+def our_step(trainer, memory, optim, image, label):
+    trainer.model.train()
     memory.train()
-    loss, _, _ = TextRefinerCoOp.refiner_losses(holder, image, label)
+    loss, _, _, _ = TextRefinerMixin.refined_ce(trainer, image, label, trainer.model.text_features())
     optim.zero_grad()
     loss.backward()
     optim.step()
@@ -120,30 +128,33 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--classes", type=int, default=50)
+    parser.add_argument("--many-classes", type=int, default=1000, help="the second class count timed in evaluation")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--eval-batches", type=int, default=2)
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--shape", default="vit-b16", choices=SHAPES, help="tiny: the smallest mode (tests)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    clip_model = vit_b16()
-    print(f"threads={args.threads} classes={args.classes} fp32 ViT-B/16 (random weights)")
+    clip_model = student_clip(args.shape)
+    size = clip_model.visual.input_resolution
+    print(f"threads={args.threads} classes={args.classes} fp32 {args.shape} CLIP (random weights)")
 
-    model, memory, optim = build(clip_model, args.classes)
-    image, label = torch.randn(8, 3, 224, 224), torch.randint(0, args.classes, (8,))
-    ours = timed(lambda: our_step(model, memory, optim, image, label), args.steps)
+    model, memory, optim, trainer = build(clip_model, args.classes)
+    image, label = torch.randn(8, 3, size, size), torch.randint(0, args.classes, (8,))
+    ours = timed(lambda: our_step(trainer, memory, optim, image, label), args.steps)
     print(f"train step, batch 8: ours {ours:.2f} s")
     if not args.skip_reference:
         ref = timed(lambda: reference_step(model, memory, optim, image, label), args.steps)
         print(f"train step, batch 8: reference computation {ref:.2f} s -> speed-up x{ref / ours:.2f}")
 
-    images = torch.randn(32, 3, 224, 224)
+    images = torch.randn(32, 3, size, size)
     model.eval()
     memory.eval()
     bare = 32 / timed(lambda: eval_bare(model, images), args.eval_batches)
     print(f"eval, batch 32: bare CLIP image encoder {bare:.2f} img/s")
-    for n_classes in (args.classes, 1000):
-        m, mem, _ = build(clip_model, n_classes)
+    for n_classes in (args.classes, args.many_classes):
+        m, mem, _, _ = build(clip_model, n_classes)
         m.eval()
         mem.eval()
         once = timed(lambda: refined_text(m, mem), 1)

@@ -26,6 +26,9 @@ PLACES = ["on a table", "in a field", "under a tree", "next to a wall", "on the 
 STYLES = ["a photo of", "a blurry photo of", "a close-up photo of", "a rendering of", "a drawing of"]
 
 
+SMALLEST = ["--captions", "20"]
+
+
 def captions(n, seed):
     """Captions of a generated world: a style, one or two objects with a count, a place."""
     rng = random.Random(seed)

@@ -34,6 +34,7 @@ TOLERANCE = 1e-4  # CUDA fp32 vs CPU fp32: max |diff| <= TOLERANCE * max(1, max 
 COMPARED_AT_VITB16 = ("CoOp", "MaPLe", "PromptSRC", "PromptKD", "TextRefiner-CoOp")
 QUICK = ("CoOp", "TextRefiner-CoOp", "ZeroshotCLIP")
 THROUGHPUT = ("CoOp", "IVLP", "TextRefiner-CoOp")
+SMALLEST = ["--device", "cpu", "--quick", "--trainers", "CoOp", "--steps", "1"]  # what tests/test_bench.py runs
 
 
 class Summary:

@@ -340,3 +340,81 @@ def test_views_loader_shards_the_seeded_order_among_processes(monkeypatch):
     assert sorted(order) == items and order != items  # shuffled, each image once
     shards = [[int(i) for i in tta_data.views_loader(items, None, 0, 3, num_replicas=3, rank=r)] for r in range(3)]
     assert shards == [order[r::3] for r in range(3)]  # every image once over the ranks, none dropped
+
+
+def resnet_student():
+    return _model_of_kind("resnet_student", "resnet", seed=1)  # with seed 0 its candidates all score 0 here: no gradient
+
+
+def _model_of_kind(key, kind, **kwargs):
+    if key not in _MODELS:
+        _MODELS[key] = tiny_clip_model(kind, **kwargs)
+    return copy.deepcopy(_MODELS[key])
+
+
+def _batchnorm_state(visual):
+    return {k: v.clone() for k, v in visual.state_dict().items() if "running_" in k or "num_batches" in k}
+
+
+def test_resnet_encoder_adapts_in_train_mode_as_the_reference(views):
+    """One update: BatchNorm with the batch statistics of the views, selection from that same forward
+    over all views (tune_cls_rl.py: model.train() around the tuning), then the prediction in eval mode
+    with the running statistics that forward updated."""
+    model, reward_model = resnet_student(), teacher()
+    ref = copy.deepcopy(model)
+    policy = VisualPolicy(model, "a photo of a")
+    reward = CLIPReward([reward_model], sample_k=3)
+    reward.set_class_features(policy.start_dataset(NAMES))
+    optimizer = torch.optim.SGD(policy.trainable_parameters(), lr=0.1)  # the update is -lr * gradient
+    adapter = Adapter(policy, optimizer, 1, P, reward)
+    prediction = adapter.predict(views)
+
+    tokens = clip.tokenize([f"a photo of a {n.replace('_', ' ')}." for n in NAMES])
+    with torch.no_grad():
+        text = unit(ref.encode_text(tokens))
+    ref.visual.train()
+    logits = ref.logit_scale.exp() * unit(ref.visual(views)) @ text.t()  # [N, C], batch statistics of all views
+    keep = select_confident(logits.detach(), P)
+    loss = reference_rlcf_loss(logits[keep], reward_model, views[keep], NAMES)
+    params = dict(ref.visual.named_parameters())
+    grads = torch.autograd.grad(loss, list(params.values()))
+    adapted = dict(model.visual.named_parameters())
+    assert any(g.abs().max() > 0 for g in grads)
+    for (name, p), g in zip(params.items(), grads):
+        assert torch.allclose(adapted[name], p - 0.1 * g, atol=1e-6), name
+    for name, value in _batchnorm_state(ref.visual).items():  # running statistics of that one forward
+        assert torch.allclose(model.visual.state_dict()[name], value, atol=1e-6), name
+    with torch.no_grad():
+        for name, p in params.items():
+            p.sub_(0.1 * grads[list(params).index(name)])
+        ref.visual.eval()
+        expected = ref.logit_scale.exp() * unit(ref.visual(views[:1])) @ text.t()
+    assert not model.visual.training
+    assert torch.allclose(prediction, expected, atol=1e-5)
+
+
+def test_resnet_reset_restores_the_running_statistics_exactly(views):
+    model = resnet_student()
+    policy = VisualPolicy(model, "a_photo_of_a")
+    reward = CLIPReward([teacher()], sample_k=3)
+    reward.set_class_features(policy.start_dataset(NAMES))
+    original = {k: v.clone() for k, v in model.visual.state_dict().items()}
+    statistics = _batchnorm_state(model.visual)
+    make_adapter(policy, steps=2, lr=1e-3, wd=5e-4, reward=reward).adapt(views)
+    moved = _batchnorm_state(model.visual)
+    assert all(not torch.equal(moved[k], v) for k, v in statistics.items() if "running_" in k)
+    assert all(moved[k].item() == v.item() + 2 for k, v in statistics.items() if "num_batches" in k)  # 2 forwards
+    policy.reset()
+    assert all(torch.equal(v, original[k]) for k, v in model.visual.state_dict().items())
+
+
+def test_resnet_bn_mode_eval_keeps_the_running_statistics(views):
+    model = resnet_student()
+    policy = VisualPolicy(model, "a_photo_of_a", bn_mode="eval")
+    reward = CLIPReward([teacher()], sample_k=3)
+    reward.set_class_features(policy.start_dataset(NAMES))
+    statistics = _batchnorm_state(model.visual)
+    make_adapter(policy, steps=2, lr=1e-3, wd=5e-4, reward=reward).adapt(views)
+    assert all(torch.equal(model.visual.state_dict()[k], v) for k, v in statistics.items())
+    with pytest.raises(ValueError, match='bn_mode must be one of'):
+        VisualPolicy(resnet_student(), "a_photo_of_a", bn_mode="frozen")

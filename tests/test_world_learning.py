@@ -2,6 +2,7 @@
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -43,17 +44,29 @@ def test_coop_learns_beyond_zero_shot_on_base_classes(tmp_path, small_world_clip
     assert min(coop) > zero_shot and gain > max(5.0, 3 * noise), (zero_shot, coop)
 
 
-def test_demo_reduced_prints_the_table_and_draws_the_plot(tmp_path, small_world_clip):
+def test_first_command_reduced_installs_expands_the_shipped_clip_prints_the_table_and_draws_the_plot(tmp_path):
+    """`bash scripts/demo.sh`, the README's first command, on one data set, one seed, 2 shots, 1 epoch:
+    the install step, the shipped world CLIP expanded into an empty cache, the trainings, the table
+    and the PNG. (That every import of it is installed by requirements.txt: test_runtime_requirements.py.)"""
     env = dict(os.environ, DEMO_DIR=str(tmp_path / "demo"), DATASETS=DATASET, SEEDS="1", SHOTS="2",
-               WORLD_CLIP=small_world_clip, PYTHONPATH=REPO)
-    res = subprocess.run(["bash", "scripts/textrefiner/demo.sh", "OPTIM.MAX_EPOCH", "1"], cwd=REPO, env=env,
+               TEXTREFINER_WORLD_CACHE=str(tmp_path / "cache"), PYTHON=sys.executable,
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    env.pop("WORLD_CLIP", None)
+    env.pop("WORLD_STEPS", None)
+    res = subprocess.run(["bash", "scripts/demo.sh", "OPTIM.MAX_EPOCH", "1"], cwd=REPO, env=env,
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     out = res.stdout
-    assert "WorldColors: wrote" in out and f"Using WORLD_CLIP={small_world_clip}" in out
+    assert "WorldColors: wrote" in out and "expanded from the shipped tools/world/world_clip.safetensors" in out
+    assert "pretrain step" not in out
+    rows = {}
     for method in ("ZeroshotCLIP/world_ctxv1", "CoOp/world_ctxv1_2shots", "TextRefiner/world_ctxv1_2shots"):
         block = out[out.index(method):]
-        row = next(line for line in block.splitlines() if line.startswith(DATASET))
-        assert len(re.findall(r"\d+\.\d\d ± \d+\.\d\d", row)) == 3, row
+        rows[method] = next(line for line in block.splitlines() if line.startswith(DATASET))
+        assert len(re.findall(r"\d+\.\d\d ± \d+\.\d\d", rows[method])) == 3, rows[method]
+    # zero-shot needs no shots nor epochs: its row is the README's demo table's
+    with open(os.path.join(REPO, "README.md")) as f:
+        readme_row = re.search(r"\| WorldColors \| ZeroshotCLIP \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", f.read())
+    assert re.findall(r"(\d+\.\d\d) ±", rows["ZeroshotCLIP/world_ctxv1"]) == list(readme_row.groups())
     assert (tmp_path / "demo" / "base2new.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Demo finished in" in out

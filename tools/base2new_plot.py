@@ -1,7 +1,7 @@
 """The base-to-new figure: Base, New and H per method, one panel per data set (and the average).
 
-Drawn by ``parse_test_res.py --base2new OUTPUT --plot FILE``; matplotlib is optional and only
-imported here.
+Drawn by ``parse_test_res.py --base2new OUTPUT --plot FILE``; matplotlib (in requirements.txt) is
+imported only here, when a plot is asked for.
 """
 import os
 
@@ -17,7 +17,8 @@ def _import_pyplot():
         import matplotlib
     except ImportError:
         raise ParseError(
-            "--plot needs matplotlib, which is not installed: `pip install matplotlib` (the table above is complete)"
+            "--plot needs matplotlib, which is not installed: `pip install -r requirements.txt` "
+            "(or `bash scripts/install.sh`; the table above is complete)"
         ) from None
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt

@@ -1,13 +1,14 @@
 #!/bin/bash
 # The embedded demo: base-to-new in the generated world (tools/world), no downloads, CPU.
-# Writes the world's data sets and pretrains its CLIP when missing (cached: the first run only),
-# then runs ZeroshotCLIP, CoOp and TextRefiner base-to-new (train on the base classes, test on the
-# new ones) on WorldColors (blurry photos) and WorldShapes (sketches) over 3 seeds, prints the
-# base / new / harmonic-mean table (mean ± std over seeds) and draws it into DEMO_DIR/base2new.png.
+# Writes the world's data sets when missing and expands the world CLIP shipped with the project
+# (tools/world/world_clip.safetensors; the first run only, a few seconds), then runs ZeroshotCLIP,
+# CoOp and TextRefiner base-to-new (train on the base classes, test on the new ones) on WorldColors
+# (blurry photos) and WorldShapes (sketches) over 3 seeds, prints the base / new / harmonic-mean
+# table (mean ± std over seeds) and draws it into DEMO_DIR/base2new.png.
 #
 # usage: bash scripts/textrefiner/demo.sh [KEY VALUE ...]     (extra train.py config opts)
 # env:   DEMO_DIR (output/demo), DATASETS ("world_colors world_shapes"), SEEDS ("1 2 3"),
-#        SHOTS (16), WORLD_STEPS (pretraining steps, default of tools.world.pretrain),
+#        SHOTS (16), WORLD_STEPS (pretraining steps: a world CLIP pretrained here instead of the shipped one),
 #        TEXTREFINER_WORLD_CACHE (where the world CLIP is cached, ~/.cache/textrefiner/world),
 #        WORLD_CLIP (a world CLIP file to use instead: no pretraining)
 set -e -o pipefail
@@ -26,7 +27,7 @@ step "World data sets (python -m tools.world.data)"
 # shellcheck disable=SC2086
 python -m tools.world.data --root "${DATA}" --names ${DATASETS}
 
-step "World CLIP (python -m tools.world.pretrain; cached after the first run)"
+step "World CLIP (python -m tools.world.pretrain: the shipped one; cached after the first run)"
 if [ -n "${WORLD_CLIP:-}" ]; then
     CLIP_PATH=${WORLD_CLIP}
     echo "Using WORLD_CLIP=${CLIP_PATH}"

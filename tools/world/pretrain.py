@@ -1,12 +1,19 @@
-"""Contrastive pretraining of a small CLIP on the generated world (its "web pretraining").
+"""The generated world's CLIP: shipped with the project, or pretrained contrastively here (its "web pretraining").
 
-    python -m tools.world.pretrain [--out FILE] [--steps 3000] [--force]
+    python -m tools.world.pretrain                  # the default world CLIP, from the shipped file
+    python -m tools.world.pretrain --pretrain       # pretrain the default settings here (~13 min of CPU)
+    python -m tools.world.pretrain --steps 1500     # other settings: pretrained here
+    python -m tools.world.pretrain --pretrain --force --write-shipped tools/world/world_clip.safetensors
+                                                    # regenerate the shipped file
 
-Writes an OpenAI-layout state dict that ``clip.build_model`` and every trainer read unchanged
-(``MODEL.BACKBONE.PATH FILE``), then prints the zero-shot top-1 ("a photo of a {}.") on each
-world data set's test split. The file is cached: without --out it goes to
-$TEXTREFINER_WORLD_CACHE (default ~/.cache/textrefiner/world), named by the settings, and a
-second call with the same settings returns at once. The path is the last line printed.
+Gives an OpenAI-layout state dict file that ``clip.build_model`` and every trainer read
+unchanged (``MODEL.BACKBONE.PATH FILE``) and prints the zero-shot top-1 ("a photo of a {}.") on
+each world data set's test split when it makes one. The default world CLIP is expanded from
+the compact file shipped beside this module (tools/world/world_clip.safetensors, see
+compact.py), so every machine starts from the same bytes; a pretraining run gives what this
+machine's float kernels give. Files are cached: without --out they go to
+$TEXTREFINER_WORLD_CACHE (default ~/.cache/textrefiner/world), named by the shipped file's digest
+or by the settings, and a second call returns at once. The path is the last line printed.
 
 Model: ViT image tower (32 px, patch 8, width 128, 2 blocks) and CLIP's text tower (width 64,
 2 blocks, CLIP's 49,408-token BPE vocabulary via ``clip.tokenize``), embedding 64. Training:
@@ -30,6 +37,7 @@ import clip
 from clip.model import encode_text_embeddings
 from tools.tiny_clip import tiny_clip_model
 
+from . import compact
 from .captions import pretraining_batch, vocabulary
 from .data import DATASETS, generate
 from .render import IMAGE_SIZE
@@ -41,6 +49,8 @@ PIXEL_STD = (0.26862954, 0.26130258, 0.27577711)
 ZERO_SHOT_TEMPLATE = "a photo of a {}."
 DEFAULTS = dict(steps=3000, batch_size=128, lr=2e-3, warmup=150, weight_decay=0.05, seed=0,
                 vision_layers=2, vision_width=128, text_layers=2, text_width=64, embed_dim=64)
+SHIPPED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "world_clip.safetensors")
+SHIPPED_NAME = "tools/world/world_clip.safetensors"  # as the README and the messages name it
 
 
 def default_cache_dir():
@@ -61,12 +71,25 @@ def to_tensor(images):
     return (x - mean) / std
 
 
+def shipped_cache_path(digest):
+    """The cache file of the shipped world CLIP, expanded: named by its digest."""
+    return os.path.join(default_cache_dir(), f"world_clip_shipped_{digest[:12]}.pt")
+
+
 def tokenize_cached(texts, cache):
     """clip.tokenize(texts) [N, 77], each distinct caption tokenized once (captions repeat a lot)."""
     for text in texts:
         if text not in cache:
             cache[text] = clip.tokenize(text)[0]
     return torch.stack([cache[text] for text in texts])
+
+
+def world_token_ids():
+    """The token ids [V] (sorted) that world captions and prompts use: padding, SOT, EOT and the vocabulary's."""
+    ids = {0, clip.tokenize("")[0, 0].item(), clip.tokenize("")[0, 1].item()}
+    for word in vocabulary():
+        ids.update(clip.encode(word))
+    return torch.tensor(sorted(ids))
 
 
 class WorldTokens(torch.nn.Module):
@@ -76,10 +99,7 @@ class WorldTokens(torch.nn.Module):
 
     def __init__(self, token_embedding):
         super().__init__()
-        ids = {0, clip.tokenize("")[0, 0].item(), clip.tokenize("")[0, 1].item()}  # padding, SOT, EOT
-        for word in vocabulary():
-            ids.update(clip.encode(word))
-        ids = torch.tensor(sorted(ids))
+        ids = world_token_ids()
         index = torch.full((token_embedding.num_embeddings,), -1, dtype=torch.long)
         index[ids] = torch.arange(len(ids))
         self.register_buffer("ids", ids)
@@ -170,6 +190,9 @@ def pretrain(settings, log=print, print_every=100, eval_every=0):
             zero_shot_report(model.eval(), log=log)
             model.train()
     world_tokens.write_back(model.token_embedding)
+    with torch.no_grad():  # the rows training never touched: the same on every machine (compact.py)
+        model.token_embedding.weight.copy_(
+            compact.canonical_token_embedding(model.token_embedding.weight, world_tokens.ids, settings["seed"]))
     model.token_embedding.weight.requires_grad_(True)
     return model.eval()
 
@@ -211,17 +234,83 @@ def save_atomic(state_dict, path):
     os.replace(tmp, path)
 
 
-def ensure_world_clip(out=None, force=False, log=print, eval_every=0, **overrides):
-    """The path of a pretrained world CLIP with DEFAULTS updated by ``overrides``; trained and
-    saved (then evaluated zero-shot) only when the file is missing or ``force``."""
+def _check_settings(overrides):
     unknown = set(overrides) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"Unknown pretraining setting(s) {sorted(unknown)}. Known: {sorted(DEFAULTS)}.")
-    settings = {**DEFAULTS, **overrides}
-    path = out or cached_path(settings)
-    if os.path.isfile(path) and not force:
+    return {**DEFAULTS, **overrides}
+
+
+def read_shipped():
+    """The shipped compact world CLIP, checked to be of the current defaults and world version."""
+    shipped = compact.read_compact(SHIPPED_FILE)
+    if shipped.settings != DEFAULTS or shipped.world_version != WORLD_VERSION:
+        raise RuntimeError(
+            f"{SHIPPED_NAME} was made with settings {shipped.settings} (world version {shipped.world_version}), "
+            f"but the defaults are {DEFAULTS} (world version {WORLD_VERSION}): regenerate it with "
+            f"python -m tools.world.pretrain --pretrain --force --write-shipped {SHIPPED_NAME}"
+        )
+    return shipped
+
+
+def world_clip_path(settings, out=None, pretrain_here=False):
+    """The file ``ensure_world_clip`` gives: ``out``, else the cache file of the shipped world CLIP
+    (the defaults, unless ``pretrain_here``) or of the settings."""
+    if settings == DEFAULTS and not pretrain_here:
+        return out or shipped_cache_path(read_shipped().digest)
+    return out or cached_path(settings)
+
+
+def expand_shipped(path, log=print):
+    """The shipped compact world CLIP expanded (once) into the full OpenAI-layout state dict file
+    ``path``, checked against its SHA-256; then the zero-shot report."""
+    shipped = read_shipped()
+    if os.path.isfile(path):
+        if compact.state_digest(torch.load(path, map_location="cpu", weights_only=True)) != shipped.digest:
+            raise ValueError(f"{path} exists but is not the shipped world CLIP (its SHA-256 differs): delete it, "
+                             "or give another --out")
+        log(f"World CLIP found at {path} (the shipped one, SHA-256 {shipped.digest[:12]}...)")
+        return
+    state = compact.expand(shipped)
+    save_atomic(state, path)
+    log(f"World CLIP expanded from the shipped {SHIPPED_NAME} ({os.path.getsize(SHIPPED_FILE) / 2**20:.1f} MiB) "
+        f"to {path} (SHA-256 {shipped.digest[:12]}...; `python -m tools.world.pretrain --pretrain` pretrains one "
+        "on this machine instead)")
+    model = build(shipped.settings)
+    model.load_state_dict(state)
+    zero_shot_report(model.eval(), log=log)
+
+
+def write_shipped(path, out, settings, log=print):
+    """Write the compact file of the world CLIP at ``path`` (pretrained with ``settings``) to ``out``."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    compact.write_compact(out, state, world_token_ids(), settings, WORLD_VERSION)
+    log(f"Wrote the compact world CLIP ({os.path.getsize(out) / 2**20:.1f} MiB, SHA-256 "
+        f"{compact.state_digest(state)[:12]}...) to {out}" +
+        ("" if settings == DEFAULTS else " (not the default settings: the default world CLIP cannot be this file)"))
+
+
+def ensure_world_clip(out=None, force=False, log=print, eval_every=0, pretrain_here=False, shipped_out=None,
+                      **overrides):
+    """The path of a world CLIP with DEFAULTS updated by ``overrides``: for the defaults the shipped
+    one (expand_shipped), unless ``pretrain_here`` or ``force``; otherwise pretrained here and saved
+    (then evaluated zero-shot) when the file is missing or ``force``. ``shipped_out``: also write
+    the compact file of the result there."""
+    settings = _check_settings(overrides)
+    pretrain_here = pretrain_here or force
+    path = world_clip_path(settings, out, pretrain_here)
+    if settings == DEFAULTS and not pretrain_here:
+        expand_shipped(path, log)
+    elif os.path.isfile(path) and not force:
         log(f"World CLIP found at {path} (delete it or pass --force to pretrain again)")
-        return path
+    else:
+        pretrain_and_save(settings, path, log, eval_every)
+    if shipped_out:
+        write_shipped(path, shipped_out, settings, log)
+    return path
+
+
+def pretrain_and_save(settings, path, log=print, eval_every=0):
     log(f"Pretraining a world CLIP ({settings['steps']} steps of {settings['batch_size']} image-caption pairs)")
     start = time.time()
     model = pretrain(settings, log=log, eval_every=eval_every)
@@ -229,15 +318,22 @@ def ensure_world_clip(out=None, force=False, log=print, eval_every=0, **override
     n_params = sum(p.numel() for p in model.parameters())
     log(f"Saved the world CLIP ({n_params / 1e6:.2f} M parameters, {os.path.getsize(path) / 2**20:.1f} MiB) "
         f"to {path} after {time.time() - start:.0f}s")
+    if settings == DEFAULTS:
+        log(f"To ship it as the default world CLIP: python -m tools.world.pretrain --pretrain --write-shipped "
+            f"{SHIPPED_NAME}")
     zero_shot_report(model, log=log)
-    return path
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Pretrain (or find cached) the generated world's CLIP.")
+    parser = argparse.ArgumentParser(description="The generated world's CLIP: the shipped one, or pretrained here.")
     parser.add_argument("--out", help=f"file to write (default: a cache file under ${CACHE_ENV} or "
                                       "~/.cache/textrefiner/world)")
-    parser.add_argument("--force", action="store_true", help="pretrain again even when the file exists")
+    parser.add_argument("--pretrain", action="store_true",
+                        help=f"pretrain the default settings on this machine instead of expanding {SHIPPED_NAME} "
+                             "(other settings are always pretrained here)")
+    parser.add_argument("--force", action="store_true", help="pretrain again even when the file exists (implies --pretrain)")
+    parser.add_argument("--write-shipped", metavar="FILE",
+                        help=f"also write the compact file of the result (what {SHIPPED_NAME} is)")
     for key in ("steps", "batch_size", "seed"):
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=DEFAULTS[key])
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
@@ -250,13 +346,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.steps < 1 or args.batch_size < 2:
         parser.error("--steps must be at least 1 and --batch-size at least 2")
+    settings = dict(steps=args.steps, batch_size=args.batch_size, seed=args.seed, lr=args.lr)
     if args.print_path:
-        print(args.out or cached_path({**DEFAULTS, "steps": args.steps, "batch_size": args.batch_size,
-                                       "seed": args.seed, "lr": args.lr}))
+        print(world_clip_path({**DEFAULTS, **settings}, args.out, args.pretrain or args.force))
         return 0
     torch.set_num_threads(args.threads)
-    path = ensure_world_clip(args.out, args.force, lambda m: print(m, flush=True), args.eval_every, steps=args.steps,
-                             batch_size=args.batch_size, seed=args.seed, lr=args.lr)
+    path = ensure_world_clip(args.out, args.force, lambda m: print(m, flush=True), args.eval_every,
+                             pretrain_here=args.pretrain, shipped_out=args.write_shipped, **settings)
     print(path)
     return 0
 

@@ -66,21 +66,28 @@ class Adapter:
         return loss
 
     def adapt(self, views):
-        """Reset, then ``steps`` updates on the confident views of ``views`` [N, 3, H, W]."""
+        """Reset, then ``steps`` updates on the confident views of ``views`` [N, 3, H, W].
+
+        The views are selected once, from the logits of all views at the reset state (the
+        policy's first ``forward_backward`` call calls ``select``)."""
         self.policy.set_views(views)
         if self.steps == 0:
             return
         self.policy.reset()
         self.optimizer.load_state_dict(self.initial_optim_state)
-        with self.autocast(views.device), torch.no_grad():
-            idx = select_confident(self.policy.logits(slice(None)), self.selection_p)
+
+        def select(logits):  # logits [N, C] of all views, no graph -> indices of the kept views
+            idx = select_confident(logits, self.selection_p)
             if self.reward is not None:
                 self.reward.set_image_features(views[idx])
+            return idx
+
         scale = self.scaler.scale if self.scaler is not None else (lambda loss: loss)
+        idx = None
         for _ in range(self.steps):
             self.optimizer.zero_grad()
             with self.autocast(views.device):
-                self.policy.forward_backward(idx, self.loss, scale)
+                idx = self.policy.forward_backward(idx, select, self.loss, scale)
             self.updates += 1
             if self.scaler is not None:
                 before = self.scaler.get_scale()

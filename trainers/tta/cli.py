@@ -1,6 +1,8 @@
 """Command line of tta.py: the reference's flags (tpt_cls_rl.py / tune_cls_rl.py) plus --method."""
 import argparse
 
+from .policy import BN_MODES
+
 METHODS = ("zeroshot", "tpt", "rlcf-prompt", "rlcf-tune")
 
 # per method: (tta_steps on ImageNet sets, on fine-grained sets, lr, AdamW weight decay)
@@ -71,6 +73,9 @@ def build_parser():
     p.add_argument("--update_freq", type=int, default=256)
     p.add_argument("--update_w", type=float, default=1.0)
     p.add_argument("--tta_momentum", type=float, default=0.9999)
+    p.add_argument("--bn_mode", default="train", choices=BN_MODES,
+                   help="rlcf-tune with a ResNet student: BatchNorm while adapting; train (the reference's: the "
+                        "views' batch statistics, running statistics updated, restored for the next image) or eval")
     return p
 
 

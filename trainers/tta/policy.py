@@ -4,13 +4,16 @@ Both expose the same small interface to the adaptation loop:
   start_dataset(classnames)  build what is fixed per data set; returns the class prompts [C, 77]
   set_views(views)           the views [N, 3, H, W] of the current test image
   logits(idx)                logits [len(idx), C] of views ``idx`` in the current state
-  forward_backward(idx, loss_fn, scale)  loss_fn(logits of views idx) and its backward
+  forward_backward(idx, select, loss_fn, scale)  loss_fn(logits of views idx) and its backward;
+                             idx None (the first update): the views are chosen first by
+                             select(logits [N, C] of all views), and the chosen idx is returned
   predict()                  logits [1, C] of view 0 (the original image)
   reset() / after_image()    episodic reset (a tensor copy) / the optional momentum update
 """
 import os
 
 import torch
+from torch import nn
 
 import clip
 from engine.config import CfgNode
@@ -18,6 +21,8 @@ from engine.utils import load_checkpoint
 from trainers.coop import PromptLearner, TextEncoder
 
 from .rewards import TEXT_CHUNK, unit
+
+BN_MODES = ("train", "eval")
 
 
 def load_coop_context(path, n_ctx, ctx_dim):
@@ -112,13 +117,15 @@ class PromptPolicy:
         text = self.text_features() if self.adapted else self.initial_text
         return self.logit_scale * self.image_features[idx] @ text.t()
 
-    def forward_backward(self, idx, loss_fn, scale):
+    def forward_backward(self, idx, select, loss_fn, scale):
+        if idx is None:
+            with torch.no_grad():
+                idx = select(self.logits(slice(None)))
         first_step, self.adapted = not self.adapted, True
         n_cls = self.learner.n_cls
         if self.class_chunk <= 0 or n_cls <= self.class_chunk:
-            loss = loss_fn(self.logits(idx))
-            scale(loss).backward()
-            return loss
+            scale(loss_fn(self.logits(idx))).backward()
+            return idx
         with torch.no_grad():  # at the first step the context is the initial one
             text = self.initial_text.clone() if first_step else self.text_features()
         text.requires_grad_(True)
@@ -128,7 +135,7 @@ class PromptPolicy:
             rows = slice(start, start + self.class_chunk)
             features = self.text_features(rows)
             features.backward(text.grad[rows].to(features.dtype))  # autocast: fp16 features, fp32 grad
-        return loss
+        return idx
 
     @torch.no_grad()
     def predict(self):
@@ -140,12 +147,22 @@ class VisualPolicy:
 
     The class prompts are ``f"{prefix} {name}."`` with the prefix taken verbatim (the
     reference passes "a_photo_of_a" here, underscores included). The reset point is a
-    saved copy of the encoder's weights; with momentum on, an EMA of the adapted weights
-    is kept across images and every ``update_freq`` images the reset point becomes
-    (1 - update_w) * original + update_w * EMA.
+    saved copy of the encoder's state (weights and BatchNorm statistics); with momentum on,
+    an EMA of the adapted state is kept across images and every ``update_freq`` images the
+    reset point becomes (1 - update_w) * original + update_w * EMA.
+
+    ``bn_mode`` "train" (the reference's): the encoder adapts in train mode, so a ResNet's
+    BatchNorm normalises with the statistics of the views in each forward and updates its
+    running statistics (used by the prediction; the next image's reset restores them); the
+    views are then selected from the first update's own forward over all views, as there.
+    "eval": BatchNorm uses its running statistics throughout. A ViT has no BatchNorm: both
+    modes are the same there.
     """
 
-    def __init__(self, clip_model, prefix, momentum_update=False, momentum=0.9998, update_freq=64, update_w=1.0):
+    def __init__(self, clip_model, prefix, momentum_update=False, momentum=0.9998, update_freq=64, update_w=1.0,
+                 bn_mode="train"):
+        if bn_mode not in BN_MODES:
+            raise ValueError(f'bn_mode must be one of {BN_MODES}, got "{bn_mode}"')
         self.clip_model = clip_model.requires_grad_(False)
         self.visual = clip_model.visual.requires_grad_(True)
         self.logit_scale = clip_model.logit_scale.detach().exp()
@@ -157,6 +174,10 @@ class VisualPolicy:
         with torch.no_grad():
             self.original = {k: v.clone() for k, v in self.visual.state_dict().items()}
         self.floating = [k for k, v in self.original.items() if v.is_floating_point()]  # what the EMA averages
+        self.train_mode = bn_mode == "train"
+        # batch statistics make a view's logits depend on the other views in its forward
+        self.batch_statistics = self.train_mode and any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.visual.modules())
         self.class_features = None
 
     def start_dataset(self, classnames):
@@ -200,10 +221,22 @@ class VisualPolicy:
         features = unit(self.visual(self.views[idx].type(self.clip_model.dtype)))
         return self.logit_scale * features @ self.class_features.t()
 
-    def forward_backward(self, idx, loss_fn, scale):
-        loss = loss_fn(self.logits(idx))
-        scale(loss).backward()
-        return loss
+    def forward_backward(self, idx, select, loss_fn, scale):
+        self.visual.train(self.train_mode)
+        try:
+            if idx is None and self.batch_statistics:  # the reference: select within the first update's forward
+                logits = self.logits(slice(None))  # [N, C], BatchNorm over all N views
+                idx = select(logits.detach())
+                logits = logits[idx]
+            else:
+                if idx is None:  # without batch statistics the same logits, without a graph over all views
+                    with torch.no_grad():
+                        idx = select(self.logits(slice(None)))
+                logits = self.logits(idx)
+            scale(loss_fn(logits)).backward()
+        finally:
+            self.visual.eval()
+        return idx
 
     @torch.no_grad()
     def predict(self):

@@ -41,7 +41,7 @@ def build_policy(args, device):
         if args.load:
             print("Note: --load (a CoOp prompt) is not used when the image encoder is adapted (rlcf-tune)")
         return VisualPolicy(student, args.ctx_init, bool(args.momentum_update), args.tta_momentum, args.update_freq,
-                            args.update_w)
+                            args.update_w, args.bn_mode)
     ctx_init = args.ctx_init.replace("_", " ") if args.ctx_init else ""
     n_ctx = len(ctx_init.split(" ")) if ctx_init else args.n_ctx
     init_ctx = None
