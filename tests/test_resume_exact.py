@@ -10,10 +10,11 @@ import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Runs train.py as `python train.py ...` would, but raises `signal` in its main thread just before
-# the forward_backward call number `at` of this process (so the stop lands mid-epoch,
-# deterministically: os.kill could hand SIGINT to another thread and the KeyboardInterrupt
-# would surface later, possibly inside a finalizer that swallows it).
+# Runs train.py as `python train.py ...` would, but stops just before the forward_backward call
+# number `at` of this process, so the stop lands mid-epoch, deterministically: SIGKILL is raised
+# as a signal; SIGINT as the KeyboardInterrupt its default handler raises in the main thread
+# (a signal's Python handler runs at the next bytecode boundary, which can fall inside a finalizer
+# run by the garbage collector, where the KeyboardInterrupt is swallowed: seen under heavy load).
 RUNNER = """
 import os, runpy, signal, sys
 sys.path.insert(0, os.getcwd())
@@ -24,6 +25,8 @@ if at > 0:
     def forward_backward(self, batch):
         calls[0] += 1
         if calls[0] == at:
+            if sig == signal.SIGINT:
+                raise KeyboardInterrupt
             signal.raise_signal(sig)
         return original(self, batch)
     CoOp.forward_backward = forward_backward
