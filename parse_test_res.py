@@ -11,6 +11,9 @@ Every non-hidden entry of the folder, in sorted order, must be a run folder hold
 (log.txt-<timestamp> files of earlier runs are not read). A run's results.json (written by
 train.py, also after a resume) is read first; the log is read when there is none. A value counts only after the end
 signal ("Finish training", or "=> result" with --test-log) and the last one wins: the final test.
+Runs whose results.json name another data set, trainer or config (setting_digest: the config
+without the seed) than the others are refused, naming them; a run that evaluated untrained
+parameters ("untrained": true) is left out with a warning.
 
 Base-to-new generalisation (what scripts/*/base2new_{train,test}.sh write):
 
@@ -23,7 +26,9 @@ with Base, New and H = 2*Base*New/(Base+New) of the seed means. The Average row 
 New over the data sets and takes H of those averages. Only seeds present in both trees are used.
 With several methods, their averages and a side-by-side table (a column of Base / New / H per
 method) follow. A base run may also be an eval-only run (zero-shot CLIP: its log says "eval_only: True"); its
-value is then the test result. Options:
+value is then the test result. A row whose seeds mix experiments is skipped with a note, and a New
+result that evaluated an earlier checkpoint of its Base run (run.json: trained again since) is
+left out with a note. Options:
 
     --std        each cell "mean ± std" over seeds (H: std of the per-seed H)
     --plot FILE  also draw Base, New and H per method and data set into FILE (PNG; needs matplotlib)
@@ -43,6 +48,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from tabulate import tabulate
+
+from engine.run_manifest import read_manifest, sha256_file
 
 END_TRAIN = "Finish training"
 END_TEST = "=> result"
@@ -95,20 +102,27 @@ def read_metric(fpath, keyword="accuracy", end_signal=END_TRAIN):
     return value
 
 
+def read_results_json(run_dir):
+    """The results.json of a run folder as a dict, or None when there is none."""
+    fpath = osp.join(run_dir, "results.json")
+    if not osp.isfile(fpath):
+        return None
+    try:
+        with open(fpath, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise ParseError(f"{fpath} cannot be read ({e}): delete it to fall back to {LOG_NAME}") from None
+
+
 def results_json_metric(log_path, keyword="accuracy", end_signal=END_TRAIN):
     """The final-evaluation ``keyword`` of the results.json beside ``log_path`` (to 0.1), or None.
 
     None when there is no such file, it has no final value for keyword, or it records an
     eval-only run where a training run is asked for (end_signal "Finish training").
     """
-    fpath = osp.join(osp.dirname(log_path), "results.json")
-    if not osp.isfile(fpath):
+    results = read_results_json(osp.dirname(log_path))
+    if results is None:
         return None
-    try:
-        with open(fpath, encoding="utf-8") as f:
-            results = json.load(f)
-    except (OSError, ValueError) as e:
-        raise ParseError(f"{fpath} cannot be read ({e}): delete it to fall back to {LOG_NAME}") from None
     if end_signal == END_TRAIN and results.get("eval_only"):
         return None
     value = results.get(keyword)
@@ -168,13 +182,66 @@ def run_logs(directory):
     return logs
 
 
+def is_untrained(run_dir):
+    """Whether results.json says the run evaluated untrained parameters (TEST.ALLOW_UNTRAINED)."""
+    results = read_results_json(run_dir)
+    return bool(results and results.get("untrained"))
+
+
+def _experiment(run_dir):
+    """(data set, trainer, setting digest) of a run's results.json: equal for the seeds of one
+    experiment; None without results.json (logs of an earlier version cannot be compared)."""
+    results = read_results_json(run_dir)
+    if results is None or "setting_digest" not in results:
+        return None
+    return results.get("dataset"), results.get("trainer"), results["setting_digest"]
+
+
+def _config_difference(run_dir, other_dir):
+    """The config keys (SEED aside) in which two runs' run.json differ, as text ("" when unknown)."""
+    mine, theirs = read_manifest(run_dir), read_manifest(other_dir)
+    if not (mine and theirs):
+        return ""
+    a, b = mine.get("config", {}), theirs.get("config", {})
+    keys = [k for k in sorted(set(a) & set(b)) if k != "SEED" and a[k] != b[k]]
+    return ", ".join(f"{k} {json.dumps(a[k])} vs {json.dumps(b[k])}" for k in keys[:5]) + (" ..." if len(keys) > 5 else "")
+
+
+def check_same_experiment(run_dirs, where):
+    """Raise ParseError naming the runs that belong to another experiment than the others (another
+    data set, trainer or config): their results cannot be averaged."""
+    found = {d: _experiment(d) for d in run_dirs}
+    kinds = [k for k in found.values() if k is not None]
+    if len(set(kinds)) <= 1:
+        return
+    common = max(kinds, key=kinds.count)  # the experiment most runs belong to (the first run's on a tie)
+    reference = next(d for d, k in found.items() if k == common)
+    odd = []
+    for run_dir, kind in found.items():
+        if kind is None or kind == common:
+            continue
+        if kind[0] != common[0]:
+            what = f"data set {kind[0]}, the others {common[0]}"
+        elif kind[1] != common[1]:
+            what = f"trainer {kind[1]}, the others {common[1]}"
+        else:
+            what = "another config (" + (_config_difference(run_dir, reference) or "its results.json setting_digest differs") + ")"
+        odd.append(f"{run_dir}: {what}")
+    raise ParseError(
+        f"{where} mixes runs of different experiments, which cannot be averaged: {'; '.join(odd)}. "
+        "Give each experiment (data set, trainer, config) its own folder of seeds."
+    )
+
+
 @dataclass
 class SeedSummary:
-    """Per-run values of one experiment; `missing` lists the logs without a value."""
+    """Per-run values of one experiment; `missing` lists the logs without a value, `untrained` the
+    runs that evaluated untrained parameters (left out)."""
 
     files: list
     values: list
     missing: list = field(default_factory=list)
+    untrained: list = field(default_factory=list)
 
     @property
     def mean(self):
@@ -192,7 +259,11 @@ class SeedSummary:
 def summarize_seeds(directory, keyword="accuracy", end_signal=END_TRAIN):
     """Read every run's value under directory; raises ParseError when none has one."""
     summary = SeedSummary(files=[], values=[])
+    logs = []
     for fpath in run_logs(directory):
+        (summary.untrained if is_untrained(osp.dirname(fpath)) else logs).append(fpath)
+    check_same_experiment([osp.dirname(f) for f in logs], directory)
+    for fpath in logs:
         value = run_metric(fpath, keyword, end_signal)
         if value is None:
             summary.missing.append(fpath)
@@ -214,6 +285,9 @@ def parse_function(directory, keyword="accuracy", end_signal=END_TRAIN, ci95=Fal
     summary = summarize_seeds(directory, keyword, end_signal)
     for fpath in summary.missing:
         print(f"warning: no '* {keyword}: X%' after '{end_signal}' in {fpath}; left out", file=sys.stderr)
+    for fpath in summary.untrained:
+        print(f"warning: {fpath} evaluated untrained parameters (--eval-only without --model-dir); left out",
+              file=sys.stderr)
     for fpath, value in zip(summary.files, summary.values):
         print(f"file: {fpath}. {keyword}: {value:.2f}%. ")
     spread = summary.ci95 if ci95 else summary.std
@@ -318,6 +392,10 @@ def _seed_value(seed_dir, keyword, end_signal, dataset, notes):
     if not osp.isfile(fpath):
         notes.append(f"{dataset}: no {LOG_NAME} in {seed_dir}; seed left out")
         return None
+    if is_untrained(seed_dir):
+        notes.append(f"{dataset}: {seed_dir} evaluated untrained parameters (--eval-only without --model-dir); "
+                     "seed left out")
+        return None
     if end_signal == END_TRAIN and is_eval_only(fpath):
         end_signal = END_TEST  # e.g. zero-shot CLIP on the base classes
     if end_signal == END_TRAIN and is_base2novel_distillation(fpath):
@@ -343,8 +421,19 @@ def _pair_row(dataset, method, base_seeds, new_seeds, root, keyword, notes):
         for seed in sorted(alone, key=_seed_order):
             missing = osp.join(root, other, dataset, method, seed)
             notes.append(f"{dataset}: {seed} only in {tree} ({missing} is missing); left out")
+    try:
+        for tree, (seeds, _) in trees.items():
+            trained = [seeds[s] for s in sorted(seeds, key=_seed_order) if not is_untrained(seeds[s])]
+            check_same_experiment(trained, osp.join(root, tree, dataset, method))
+    except ParseError as err:
+        notes.append(f"{dataset}: {err}; row skipped")
+        return None
     base_values, new_values, used = [], [], []
     for seed in sorted(set(base_seeds) & set(new_seeds), key=_seed_order):
+        stale = stale_evaluation(new_seeds[seed], base_seeds[seed])
+        if stale:
+            notes.append(f"{dataset}: {stale}; {seed} left out")
+            continue
         base = _seed_value(base_seeds[seed], keyword, END_TRAIN, dataset, notes)
         new = _seed_value(new_seeds[seed], keyword, END_TEST, dataset, notes)
         if base is not None and new is not None:
@@ -355,6 +444,20 @@ def _pair_row(dataset, method, base_seeds, new_seeds, root, keyword, notes):
         notes.append(f"{dataset}: no seed has both a base and a new result; row skipped")
         return None
     return Row(dataset, float(np.mean(base_values)), float(np.mean(new_values)), used, base_values, new_values)
+
+
+def stale_evaluation(eval_dir, train_dir):
+    """Why the evaluation in eval_dir does not belong to the training run in train_dir now ("" when
+    it does, or when its run.json cannot tell): it evaluated checkpoints that changed since."""
+    model = (read_manifest(eval_dir) or {}).get("model") or {}
+    if osp.abspath(model.get("dir", "")) != osp.abspath(train_dir):
+        return ""
+    for rel, sha in model.get("files", {}).items():
+        path = osp.join(train_dir, rel)
+        if not osp.isfile(path) or sha256_file(path) != sha:
+            return (f"{eval_dir} evaluated an earlier {rel} of {train_dir} (it was trained again since): "
+                    "rerun the test script to evaluate the current one")
+    return ""
 
 
 def collect_base2new(root, trainers=None, keyword="accuracy"):

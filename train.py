@@ -6,9 +6,11 @@ import torch
 
 from engine import build_trainer, distributed
 from engine.config import ConfigError, get_cfg_default
+from engine.rerun import RerunGuard
+from engine.trainer import trainer_class
 from engine.utils import collect_env_info, set_random_seed, setup_logger
-from engine.utils.faults import check_output_dir
-from engine.utils.logger import restore_stdout
+from engine.utils.faults import USER_ERROR_TYPES, UserError, check_output_dir, error_message, run_command
+from engine.utils.logger import log_only, restore_stdout
 
 import datasets  # noqa: F401  (registers the data sets)
 import trainers  # noqa: F401  (registers the trainers)
@@ -23,7 +25,7 @@ def build_parser():
     parser.add_argument("--root", type=str, default="", help="path to dataset")
     parser.add_argument("--output-dir", type=str, default="", help="output directory")
     parser.add_argument("--resume", type=str, default="", help="checkpoint directory (from which the training resumes)")
-    parser.add_argument("--seed", type=int, default=-1, help="only positive value enables a fixed seed")
+    parser.add_argument("--seed", type=int, default=None, help="a fixed seed (0 included); negative: unseeded")
     parser.add_argument("--source-domains", type=str, nargs="+", help="source domains for DA/DG")
     parser.add_argument("--target-domains", type=str, nargs="+", help="target domains for DA/DG")
     parser.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods")
@@ -50,14 +52,15 @@ def build_parser():
 
 
 def reset_cfg(cfg, args):
-    """Copy the truthy CLI arguments into the config (the reference's rule: --seed 0 is ignored)."""
+    """Copy the truthy CLI arguments into the config (the reference's rule), and --seed when given:
+    0 is a seed (the reference's truthiness test ignored it)."""
     if args.root:
         cfg.DATASET.ROOT = args.root
     if args.output_dir:
         cfg.OUTPUT_DIR = args.output_dir
     if args.resume:
         cfg.RESUME = args.resume
-    if args.seed:
+    if args.seed is not None:
         cfg.SEED = args.seed
     if args.source_domains:
         cfg.DATASET.SOURCE_DOMAINS = args.source_domains
@@ -100,15 +103,11 @@ def setup_cfg(args):
 
 
 def print_args(args, cfg):
-    print("***************")
-    print("** Arguments **")
-    print("***************")
-    for key in sorted(args.__dict__):
-        print(f"{key}: {args.__dict__[key]}")
-    print("************")
-    print("** Config **")
-    print("************")
-    print(cfg)
+    """The reference's argument and config dump, into log.txt (the console keeps what a user reads)."""
+    lines = ["***************", "** Arguments **", "***************"]
+    lines += [f"{key}: {args.__dict__[key]}" for key in sorted(args.__dict__)]
+    lines += ["************", "** Config **", "************", str(cfg)]
+    log_only("\n".join(lines) + "\n")
 
 
 def main(args):
@@ -122,42 +121,75 @@ def run(args, cfg, ranks):
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
+    cls = trainer_class(cfg)
+    untrained = args.eval_only and not args.model_dir and check_untrained(cls, cfg)
+    guard = RerunGuard(cfg, args.eval_only, args.model_dir, args.load_epoch, cls.weights_files(cfg) if cls else {})
+    if guard.check():
+        print(f"Oops! The results exist at {cfg.OUTPUT_DIR} (so skip this job)")
+        return None
+    log_path = None
     if distributed.is_main_process():
         check_output_dir(cfg.OUTPUT_DIR)
-        setup_logger(cfg.OUTPUT_DIR)
+        log_path = setup_logger(cfg.OUTPUT_DIR)
     if ranks > 1:
         print(f"torchrun: {ranks} processes (rank 0 writes the log, checkpoints and results)")
     trainer = None
     try:
         if torch.cuda.is_available() and cfg.USE_CUDA:
             torch.backends.cudnn.benchmark = True
+        if log_path is not None:
+            print(f"Arguments, config and system info: {log_path}")
         print_args(args, cfg)
-        print("Collecting env info ...")
-        print(f"** System info **\n{collect_env_info()}\n")
+        log_only(f"Collecting env info ...\n** System info **\n{collect_env_info()}\n\n")
 
         trainer = build_trainer(cfg)
+        if untrained:
+            print(f"Note: evaluating {cfg.TRAINER.NAME}'s untrained parameters (no --model-dir; TEST.ALLOW_UNTRAINED): "
+                  "this is not a trained result")
+        guard.start(trainer)
         if args.eval_only:
             trainer.load_model(args.model_dir, epoch=args.load_epoch)
             trainer.test()
-            write_results(trainer, cfg, epochs_trained=0, eval_only=True)
-            return trainer
-        if not args.no_train:
-            trainer.train()
-        write_results(trainer, cfg, epochs_trained=0 if args.no_train else trainer.max_epoch, eval_only=False)
+            write_results(trainer, cfg, epochs_trained=0, eval_only=True, untrained=untrained)
+        else:
+            if not args.no_train:
+                trainer.train()
+            write_results(trainer, cfg, epochs_trained=0 if args.no_train else trainer.max_epoch, eval_only=False)
+        if not args.no_train:  # a --no-train run built the trainer only: a rerun builds it again
+            guard.finish()
         return trainer
+    except USER_ERROR_TYPES as e:
+        log_only(f"Error: {error_message(e)}\n")  # the log says why the run stopped
+        raise
     finally:
         restore_stdout()
         if trainer is not None:
             trainer.leave_process_group()  # DistributedDataParallel holds the process group
 
 
-def write_results(trainer, cfg, epochs_trained, eval_only):
+def check_untrained(cls, cfg):
+    """--eval-only without --model-dir: refused for a trainer that learns parameters unless
+    TEST.ALLOW_UNTRAINED; returns whether the evaluated parameters are untrained."""
+    if cls is None or not cls.learns:
+        return False
+    name = cfg.TRAINER.NAME
+    if not cfg.TEST.ALLOW_UNTRAINED:
+        raise UserError(
+            f"--eval-only without --model-dir would evaluate {name}'s untrained parameters: pass --model-dir <the "
+            f"output folder of a {name} training run> (and --load-epoch N for model.pth.tar-N). To evaluate the "
+            "initial parameters on purpose, add TEST.ALLOW_UNTRAINED True: the result is then marked untrained "
+            '("untrained": true in results.json) and parse_test_res.py keeps it apart.'
+        )
+    return True
+
+
+def write_results(trainer, cfg, epochs_trained, eval_only, untrained=False):
     if distributed.is_main_process():
-        trainer.run_record.write(cfg, epochs_trained=epochs_trained, eval_only=eval_only, skipped_updates=trainer.skipped_updates)
+        trainer.run_record.write(cfg, epochs_trained=epochs_trained, eval_only=eval_only,
+                                 skipped_updates=trainer.skipped_updates, untrained=untrained)
 
 
 if __name__ == "__main__":
-    try:
-        main(build_parser().parse_args())
-    except KeyboardInterrupt:
-        sys.exit(130)  # Ctrl-C: the trainer has said where it stopped; the same command resumes
+    # a user error: its message alone (TEXTREFINER_DEBUG=1 for the traceback); Ctrl-C: 130, the
+    # trainer has said where it stopped and the same command resumes
+    sys.exit(run_command(lambda argv: main(build_parser().parse_args(argv))))

@@ -5,7 +5,12 @@
 
 See README.md, section "Test-time adaptation (TPT, RLCF)".
 """
+import sys
+
+from engine.utils.faults import run_command
 from trainers.tta.runner import main
 
 if __name__ == "__main__":
-    main()
+    # a user error: its message alone (TEXTREFINER_DEBUG=1 for the traceback); Ctrl-C: 130, the
+    # finished sets are kept and the same command runs the others
+    sys.exit(run_command(main))

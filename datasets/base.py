@@ -5,6 +5,7 @@ save it when missing -> few-shot (train K, val min(K, 4), cached per seed) -> ke
 base/new classes -> DatasetBase(train, val, test).
 """
 import os
+from collections import Counter
 
 from engine.data.datasets import DatasetBase
 from engine.utils import mkdir_if_missing
@@ -56,6 +57,23 @@ def require_files(paths, what):
         raise FileNotFoundError(f"{what}: missing {', '.join(repr(p) for p in missing)}. Layouts: {LAYOUT_DOC}.")
 
 
+def report_short_classes(num_shots, train, val=None):
+    """One line naming the classes with fewer images than NUM_SHOTS (train) or min(NUM_SHOTS, 4) (val)
+    and what they use: all of their images, as the reference."""
+    if num_shots < 1:
+        return
+    parts = []
+    for split, items, wanted in (("train", train, num_shots), ("val", val, min(num_shots, 4))):
+        counts = Counter(item.label for item in items or ())
+        names = {item.label: item.classname for item in items or ()}
+        short = [f"{names[label]} ({n})" for label, n in counts.items() if n < wanted]
+        if short:
+            parts.append(f"{split}: {len(short)} of {len(counts)} classes have fewer than {wanted} images and use "
+                         f"all of them: {', '.join(short)}")
+    if parts:
+        print(f"NUM_SHOTS {num_shots}: " + "; ".join(parts))
+
+
 class SplitDataset(DatasetBase):
     """A data set with a train/val/test split file (``split_zhou_<Name>.json``).
 
@@ -73,11 +91,13 @@ class SplitDataset(DatasetBase):
         self.dataset_dir = dataset_folder(cfg, self.dataset_dir, name)
         self.image_dir = os.path.join(self.dataset_dir, self.image_folder) if self.image_folder else self.dataset_dir
         self.split_path = os.path.join(self.dataset_dir, self.split_file) if self.split_file else None
+        self.label_source = self.split_path or ""
         self.split_fewshot_dir = os.path.join(self.dataset_dir, "split_fewshot")
         mkdir_if_missing(self.split_fewshot_dir)
 
         train, val, test = self.load_split()
         train, val = load_or_sample_fewshot(self, train, val, cfg.DATASET.NUM_SHOTS, cfg.SEED, self.split_fewshot_dir)
+        report_short_classes(cfg.DATASET.NUM_SHOTS, train, val)
         train, val, test = distillation_splits(train, val, test, modal_setting(cfg), subsample)
         super().__init__(train_x=train, val=val, test=test)
 

@@ -6,7 +6,7 @@ from collections import OrderedDict
 from engine.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 from engine.utils import UntrustedPickleError, listdir_nohidden, load_pickle, mkdir_if_missing, write_json_atomic
 
-from .base import dataset_folder, modal_setting, require_files, subsample_setting
+from .base import dataset_folder, modal_setting, report_short_classes, require_files, subsample_setting
 from .fewshot import load_or_sample_fewshot, relative_path
 from .splits import distillation_splits, make_datum
 
@@ -56,10 +56,12 @@ class ImageNet(DatasetBase):
         self.preprocessed = os.path.join(self.dataset_dir, "preprocessed.json")
         self.reference_preprocessed = os.path.join(self.dataset_dir, "preprocessed.pkl")
         self.split_fewshot_dir = os.path.join(self.dataset_dir, "split_fewshot")
+        self.label_source = os.path.join(self.dataset_dir, "classnames.txt")
         mkdir_if_missing(self.split_fewshot_dir)
 
         train, test = self.load_image_lists()
         train, _ = load_or_sample_fewshot(self, train, None, cfg.DATASET.NUM_SHOTS, cfg.SEED, self.split_fewshot_dir)
+        report_short_classes(cfg.DATASET.NUM_SHOTS, train)
         train, val, test = distillation_splits(train, test, test, modal_setting(cfg), subsample)
         super().__init__(train_x=train, val=val, test=test)
 
@@ -134,6 +136,7 @@ class ImageNetVariant(DatasetBase):
         self.dataset_dir = dataset_folder(cfg, self.dataset_dir, name)
         self.image_dir = os.path.join(self.dataset_dir, self.image_folder)
         text_file = os.path.join(self.dataset_dir, "classnames.txt")
+        self.label_source = text_file
         require_files(
             [self.image_dir, text_file],
             f"{name} needs its image folder and a copy of imagenet/classnames.txt in {self.dataset_dir}",

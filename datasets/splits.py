@@ -15,6 +15,8 @@ from engine.data.datasets import Datum
 from engine.utils import listdir_nohidden, write_json
 
 SUBSAMPLE_CHOICES = ("all", "base", "new")
+SPLIT_LISTS = ("train", "val", "test")
+FIX_SPLIT = "fix the file, or get the released split file again (python -m datasets.split_files <Name> --root DATA)"
 
 
 def make_datum(impath, label, classname, listed_in):
@@ -37,15 +39,52 @@ def read_split(filepath, path_prefix):
             split = json.load(f)
     except json.JSONDecodeError as e:
         raise ValueError(f'The split file "{filepath}" is not valid JSON ({e}): download it again.') from None
-    missing = [key for key in ("train", "val", "test") if key not in split]
+    missing = [key for key in SPLIT_LISTS if key not in split]
     if missing:
         raise ValueError(f'The split file "{filepath}" has no {missing} list: it must hold "train", "val" and "test".')
+    check_split_labels(split, filepath)
 
     def convert(items):
-        return [make_datum(os.path.join(path_prefix, impath), int(label), classname, filepath)
+        return [make_datum(os.path.join(path_prefix, impath), label, classname, filepath)
                 for impath, label, classname in items]
 
     return convert(split["train"]), convert(split["val"]), convert(split["test"])
+
+
+def _is_entry(entry):
+    """[relative image path, label (an integer >= 0), class name]."""
+    return (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str) and isinstance(entry[2], str)
+            and isinstance(entry[1], int) and not isinstance(entry[1], bool) and entry[1] >= 0)
+
+
+def check_split_labels(split, filepath):
+    """The entries of a split file: their shape, one class name per label, and every val/test label
+    among the train labels (when it has a train list); an error names the file, the entry and the fix."""
+    names = {}  # label -> (class name, where it was first seen)
+    for key in SPLIT_LISTS:
+        for index, entry in enumerate(split[key]):
+            where = f"{key} entry #{index} {json.dumps(entry)}"
+            if not _is_entry(entry):
+                raise ValueError(
+                    f'The split file "{filepath}" has a malformed {where}: each entry is [image path relative to '
+                    f"the image folder, label (an integer from 0), class name]; {FIX_SPLIT}."
+                )
+            _, label, classname = entry
+            first = names.setdefault(label, (classname, where))
+            if first[0] != classname:
+                raise ValueError(
+                    f'The split file "{filepath}" gives label {label} two class names: "{first[0]}" ({first[1]}) and '
+                    f'"{classname}" ({where}). A label has one class name: {FIX_SPLIT}.'
+                )
+    train_labels = {label for _, label, _ in split["train"]}
+    for key in SPLIT_LISTS[1:] if train_labels else ():  # test-only files (shifted renderings) have no train
+        for index, (impath, label, _) in enumerate(split[key]):
+            if label not in train_labels:
+                raise ValueError(
+                    f'The split file "{filepath}" has {key} entry #{index} ("{impath}") with label {label}, which no '
+                    f"train entry has (train labels {min(train_labels)}..{max(train_labels)}): "
+                    f"such an image is always counted as a miss; {FIX_SPLIT}."
+                )
 
 
 def save_split(train, val, test, filepath, path_prefix):

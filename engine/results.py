@@ -5,12 +5,14 @@ Format (all accuracies in percent)::
     {
       "format": 1,
       "trainer": "CoOp", "dataset": "OxfordPets", "seed": 1,
-      "config_digest": "sha256 of the full config dump",
+      "config_digest": "sha256 of the result-determining config (engine.run_manifest.result_config)",
+      "setting_digest": "the same without SEED: equal for the seeds of one experiment",
       "split": "test",                      # the split of the final evaluation (null: none)
       "accuracy": 91.2, "error": 8.8, "macro_f1": 90.9,
       "val_per_epoch": [{"epoch": 1, "accuracy": 80.0}, ...],   # TEST.FINAL_MODEL best_val
       "best_epoch": 3,                      # epoch of model-best.pth.tar (null without val)
       "epochs_trained": 50, "eval_only": false,
+      "untrained": false,                   # --eval-only without --model-dir of a trainer that learns (TEST.ALLOW_UNTRAINED)
       "skipped_updates": 0,                 # updates PREC amp's GradScaler skipped (inf/NaN gradients)
       "wall_time_s": 812.4,                 # this process only (a resumed run counts its own part)
       "versions": {"python": "3.11.9", "torch": "2.3.0", "numpy": "1.26.4", "code": "git commit or null"}
@@ -19,9 +21,7 @@ Format (all accuracies in percent)::
 The per-epoch validation history, the best epoch and the skipped-update count are carried in every checkpoint, so
 a resumed run writes the same record as an uninterrupted one (but for the wall time).
 """
-import hashlib
 import json
-import os
 import os.path as osp
 import platform
 import subprocess
@@ -29,6 +29,9 @@ import time
 
 import numpy as np
 import torch
+
+from .run_manifest import config_digest
+from .utils.tools import write_text_atomic
 
 RESULTS_NAME = "results.json"
 FORMAT_VERSION = 1
@@ -65,7 +68,7 @@ class RunRecord:
         self.best_epoch = state["best_epoch"]
 
     # ----- the file -------------------------------------------------------------------
-    def to_dict(self, cfg, epochs_trained, eval_only, skipped_updates=0):
+    def to_dict(self, cfg, epochs_trained, eval_only, skipped_updates=0, untrained=False):
         final = self.final or {"split": None, "accuracy": None, "error": None, "macro_f1": None}
         return {
             "format": FORMAT_VERSION,
@@ -73,37 +76,23 @@ class RunRecord:
             "dataset": cfg.DATASET.NAME,
             "seed": cfg.SEED,
             "config_digest": config_digest(cfg),
+            "setting_digest": config_digest(cfg, with_seed=False),
             **final,
             "val_per_epoch": self.val_per_epoch,
             "best_epoch": self.best_epoch,
             "epochs_trained": epochs_trained,
             "eval_only": eval_only,
+            "untrained": untrained,
             "skipped_updates": skipped_updates,
             "wall_time_s": round(time.time() - self.time_start, 3),
             "versions": versions(),
         }
 
-    def write(self, cfg, epochs_trained, eval_only, skipped_updates=0):
+    def write(self, cfg, epochs_trained, eval_only, skipped_updates=0, untrained=False):
         fpath = osp.join(cfg.OUTPUT_DIR, RESULTS_NAME)
-        write_json_atomic(self.to_dict(cfg, epochs_trained, eval_only, skipped_updates), fpath)
+        write_json_atomic(self.to_dict(cfg, epochs_trained, eval_only, skipped_updates, untrained), fpath)
         print(f"Results written to {fpath}")
         return fpath
-
-
-# where files are read and written: the same run elsewhere has the same digest
-LOCATION_KEYS = (("OUTPUT_DIR",), ("RESUME",), ("DATASET", "ROOT"))
-
-
-def config_digest(cfg):
-    """sha256 of the config dump without LOCATION_KEYS: equal digests, equal configurations."""
-    cfg = cfg.clone()
-    cfg.defrost()
-    for *parents, key in LOCATION_KEYS:
-        node = cfg
-        for parent in parents:
-            node = node[parent]
-        node[key] = ""
-    return hashlib.sha256(cfg.dump().encode()).hexdigest()
 
 
 def versions():
@@ -130,11 +119,7 @@ def _git_revision():
 
 def write_json_atomic(obj, fpath):
     """Write JSON to a temporary name and rename it: a reader never sees half a file."""
-    tmp = f"{fpath}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, fpath)
+    write_text_atomic(fpath, json.dumps(obj, indent=2) + "\n")
 
 
 def read_results(fpath):

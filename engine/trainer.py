@@ -47,6 +47,17 @@ def build_trainer(cfg):
     return TRAINER_REGISTRY.get(cfg.TRAINER.NAME)(cfg)
 
 
+def trainer_class(cfg):
+    """The class build_trainer instantiates for ``cfg`` (a registered factory function names it
+    with its ``trainer_class(cfg)`` attribute); None for a name that is not registered
+    (build_trainer names that error)."""
+    if cfg.TRAINER.NAME not in TRAINER_REGISTRY.registered_names():
+        return None
+    registered = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
+    pick = getattr(registered, "trainer_class", None)
+    return registered if pick is None else pick(cfg)
+
+
 def _summary_writer(log_dir):
     """A TensorBoard writer, or None when the tensorboard package is not installed."""
     try:
@@ -450,8 +461,15 @@ class SimpleTrainer(TrainerBase):
         self.best_result = -np.inf
         self.run_record = RunRecord()
 
+    learns = True  # training updates parameters (ZeroshotCLIP: it has none)
+
     def check_cfg(self, cfg):
         """Trainers assert their own config values here."""
+
+    @classmethod
+    def weights_files(cls, cfg):
+        """{label: path} of the weights files this trainer loads for ``cfg`` (run.json records their content)."""
+        return {}
 
     def build_data_loader(self):
         dm = DataManager(self.cfg)

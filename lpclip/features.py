@@ -1,9 +1,14 @@
 """Image features of the frozen CLIP image tower, extracted once and cached as .npz files.
 
 The files hold ``feature_list`` [N, D] (float32, not normalised: CLIP's image tower output as
-CoOp's feat_extractor.py saves it) and ``label_list`` [N], the keys of CoOp's lpclip.
+CoOp's feat_extractor.py saves it) and ``label_list`` [N], the keys of CoOp's lpclip, plus
+``cache_key``: what the features were made from (the weights file's content, the images and
+labels, the test transform's settings, the encoder's precision). A file whose key differs from the
+current one, or that cannot be read, is named and extracted again.
 """
+import json
 import os
+import zipfile
 
 import numpy as np
 import torch
@@ -11,6 +16,21 @@ from tqdm import tqdm
 
 from engine.data import DatasetWrapper
 from engine.data.transforms import build_transform
+from engine.run_manifest import items_digest, sha256_file
+
+# the INPUT keys the test transform reads
+TRANSFORM_KEYS = ("SIZE", "INTERPOLATION", "TRANSFORMS", "NO_TRANSFORM", "PIXEL_MEAN", "PIXEL_STD")
+
+
+def cache_key(cfg, weights_file, items, precision):
+    """What a features file is made from, as a dict of short strings (compared entry by entry)."""
+    transform = {k: cfg.INPUT[k] for k in TRANSFORM_KEYS}
+    return {
+        "weights": sha256_file(weights_file),
+        "images": f"{len(items)} images, {items_digest(items, cfg.DATASET.ROOT)}",
+        "transform": json.dumps(transform, sort_keys=True, default=list),
+        "precision": str(precision),
+    }
 
 
 def backbone_tag(cfg):
@@ -38,28 +58,52 @@ def extract_features(cfg, image_encoder, items, device, desc):
     return torch.cat(features).numpy(), torch.cat(labels).numpy()
 
 
-class FeatureCache:
-    """Features of named splits under one folder; the image tower is built only when a file is missing."""
+def read_cached(path, key):
+    """(features, labels) of a cache file made from ``key``, else None with one line saying why."""
+    try:
+        with np.load(path) as data:
+            features, labels = data["feature_list"], data["label_list"]
+            stored = json.loads(str(data["cache_key"])) if "cache_key" in data.files else None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        print(f'The cached features "{path}" cannot be read ({type(e).__name__}: {e}): extracting them again')
+        return None
+    if stored != key:
+        changed = "no record of its inputs" if stored is None else ", ".join(k for k in key if stored.get(k) != key[k])
+        print(f'The cached features "{path}" were made from other inputs ({changed}): extracting them again')
+        return None
+    if len(features) != len(labels):
+        print(f'The cached features "{path}" hold {len(features)} features for {len(labels)} labels: extracting them again')
+        return None
+    return features, labels
 
-    def __init__(self, folder, build_encoder):
+
+class FeatureCache:
+    """Features of named splits under one folder; the image tower is built only when a file must be (re)made."""
+
+    def __init__(self, folder, build_encoder, weights_file, precision):
         self.folder = folder
         self.build_encoder = build_encoder  # () -> (image encoder, device)
+        self.weights_file = weights_file
+        self.precision = precision
         self._encoder = None
 
     def get(self, cfg, name, items):
-        """Features and labels of ``items``, read from ``<folder>/<name>.npz`` or extracted and saved there."""
+        """Features and labels of ``items``, read from ``<folder>/<name>.npz`` when it was made from the
+        same inputs, else extracted and saved there."""
         path = os.path.join(self.folder, f"{name}.npz")
+        key = cache_key(cfg, self.weights_file, items, self.precision)
         if os.path.isfile(path):
-            print(f"Loaded cached features from {path}")
-            data = np.load(path)
-            return data["feature_list"], data["label_list"]
+            cached = read_cached(path, key)
+            if cached is not None:
+                print(f"Loaded cached features from {path}")
+                return cached
         if self._encoder is None:
             self._encoder = self.build_encoder()
         encoder, device = self._encoder
         features, labels = extract_features(cfg, encoder, items, device, desc=f"Extracting {name} features")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path[:-len('.npz')]}.tmp{os.getpid()}.npz"
-        np.savez(tmp, feature_list=features, label_list=labels)
+        np.savez(tmp, feature_list=features, label_list=labels, cache_key=json.dumps(key, sort_keys=True))
         os.replace(tmp, path)  # an interrupted run leaves no half-written cache
         print(f"Saved {len(labels)} features to {path}")
         return features, labels

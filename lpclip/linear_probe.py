@@ -14,14 +14,17 @@ OUTPUT/<backbone>_<K>shots/.
 import argparse
 import json
 import os
+import sys
 
 import numpy as np
 import torch
 
+import clip
 import datasets  # noqa: F401  (registers the data sets)
 from engine.config import get_cfg_default
 from engine.data.datasets import build_dataset
 from engine.utils import set_random_seed, setup_logger
+from engine.utils.faults import run_command
 from engine.utils.logger import restore_stdout
 from trainers.clip_backbone import load_clip, resolve_precision
 from trainers.config import extend_cfg
@@ -73,12 +76,10 @@ def _same_images(a, b):
     return len(a) == len(b) and all(x.impath == y.impath for x, y in zip(a, b))
 
 
-def image_encoder_builder(cfg):
+def image_encoder_builder(cfg, precision):
     def build():
         device = _device(cfg)
-        # fp16 on CUDA as CoOp's extractor (clip.load on cuda); fp32 elsewhere
-        clip_model = load_clip(cfg, resolve_precision("fp16", device), device)
-        return clip_model.visual.eval(), device
+        return load_clip(cfg, precision, device).visual.eval(), device
 
     return build
 
@@ -96,7 +97,10 @@ def run(args):
     try:
         print(f"Linear probe: {cfg.DATASET.NAME}, {shots} shots, seeds {args.seeds}, backbone {tag}")
         cache_dir = os.path.join(cfg.OUTPUT_DIR, "features", tag)
-        cache = FeatureCache(cache_dir, image_encoder_builder(cfg))
+        # fp16 on CUDA as CoOp's extractor (clip.load on cuda); fp32 elsewhere
+        precision = resolve_precision("fp16", _device(cfg))
+        weights = clip.resolve_model_file(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PATH or None)
+        cache = FeatureCache(cache_dir, image_encoder_builder(cfg, precision), weights, precision)
         results = {}
         test = None
         for seed in args.seeds:
@@ -131,4 +135,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command(main))  # a user error: its message alone (TEXTREFINER_DEBUG=1 for the traceback)

@@ -4,6 +4,10 @@
 # CFG, SHOTS, LOADEP (see each function). GPUs are chosen with CUDA_VISIBLE_DEVICES as usual;
 # NPROC=N runs train.py as N processes through torchrun (README "Multi-GPU and multi-process").
 # Arguments after the script's own ones are passed to train.py as KEY VALUE config opts.
+# A rerun goes through train.py's rule for an output folder that holds a run: a finished run with the
+# same inputs is skipped ("Oops! The results exist at ..."), an unfinished one resumes, one made from
+# other inputs is refused; a test step evaluates again when its training run changed since, and
+# refuses a training run that has not finished (docs/WHAT_HAPPENS_WHEN.md).
 
 DATA=${DATA:-./data}
 OUTPUT=${OUTPUT:-output}
@@ -22,14 +26,6 @@ usage_if_missing() {  # usage_if_missing "<usage>" "$@" (needs at least as many 
         echo "usage: bash $0 $usage [KEY VALUE ...]" >&2
         exit 2
     fi
-}
-
-skip_if_exists() {  # the reference never reruns into an existing output folder
-    if [ -d "$1" ]; then
-        echo "Oops! The results exist at $1 (so skip this job)"
-        return 0
-    fi
-    return 1
 }
 
 load_epoch_args() {  # LOADEP: "best" (model-best.pth.tar), "last" (highest model.pth.tar-N) or a number
@@ -53,7 +49,6 @@ base2new_train() {
     local trainer=$1 cfg=$2 nctx=$3 dataset=$4 seed=$5; shift 5
     local shots=${SHOTS:-16} csc=False ctp=end
     local dir=${OUTPUT}/base2new/train_base/${dataset}/${trainer}/${cfg}_${shots}shots/nctx${nctx}_csc${csc}_ctp${ctp}/seed${seed}
-    skip_if_exists "$dir" && return 0
     run_train "$trainer" "$cfg" "$dataset" "$seed" "$dir" \
         TRAINER.COOP.N_CTX "${nctx}" \
         TRAINER.COOP.CSC "${csc}" \
@@ -97,7 +92,6 @@ base2new_test() {
     local shots=${SHOTS:-16} csc=False ctp=end sub=new
     local common=${dataset}/${trainer}/${cfg}_${shots}shots/nctx${nctx}_csc${csc}_ctp${ctp}/seed${seed}
     local dir=${OUTPUT}/base2new/test_${sub}/${common}
-    skip_if_exists "$dir" && return 0
     run_eval "$trainer" "$cfg" "$dataset" "$seed" "$dir" "${OUTPUT}/base2new/train_base/${common}" "$loadep" \
         "base2new_train.sh ${dataset} ${seed}" \
         TRAINER.COOP.N_CTX "${nctx}" \
@@ -113,7 +107,6 @@ xd_train() {
     local trainer=$1 cfg=$2 seed=$3; shift 3
     local shots=${SHOTS:-16} dataset=${SOURCE:-imagenet}
     local dir=${OUTPUT}/xd/${dataset}/${trainer}/${cfg}_${shots}shots/seed${seed}
-    skip_if_exists "$dir" && return 0
     run_train "$trainer" "$cfg" "$dataset" "$seed" "$dir" DATASET.NUM_SHOTS "${shots}" "$@"
 }
 
@@ -122,7 +115,6 @@ xd_test() {
     local trainer=$1 cfg=$2 loadep=$3 dataset=$4 seed=$5; shift 5
     local shots=${SHOTS:-16} source=${SOURCE:-imagenet}
     local dir=${OUTPUT}/evaluation/xd/${trainer}/${cfg}_${shots}shots/${dataset}/seed${seed}
-    skip_if_exists "$dir" && return 0
     run_eval "$trainer" "$cfg" "$dataset" "$seed" "$dir" "${OUTPUT}/xd/${source}/${trainer}/${cfg}_${shots}shots/seed${seed}" \
         "$loadep" "xd_train.sh ${seed}" "$@"
 }
@@ -150,7 +142,6 @@ zeroshot_base2new() {
         tree=train_base
         [ "$sub" = new ] && tree=test_new
         dir=${OUTPUT}/base2new/${tree}/${dataset}/ZeroshotCLIP/${cfg}/seed${seed}
-        skip_if_exists "$dir" && continue
         train_py \
             --root "${DATA}" \
             --seed "${seed}" \
@@ -171,7 +162,6 @@ promptsrc_base2new_train() {
     local trainer=$1 cfg=$2 dataset=$3 seed=$4; shift 4
     local shots=${SHOTS:-16}
     local dir=${OUTPUT}/base2new/train_base/${dataset}/shots_${shots}/${trainer}/${cfg}/seed${seed}
-    skip_if_exists "$dir" && return 0
     run_train "$trainer" "$cfg" "$dataset" "$seed" "$dir" \
         DATASET.NUM_SHOTS "${shots}" DATASET.SUBSAMPLE_CLASSES base "$@"
 }
@@ -182,7 +172,6 @@ promptsrc_base2new_test() {
     local shots=${SHOTS:-16} sub=new
     local common=${dataset}/shots_${shots}/${trainer}/${cfg}/seed${seed}
     local dir=${OUTPUT}/base2new/test_${sub}/${common}
-    skip_if_exists "$dir" && return 0
     run_eval "$trainer" "$cfg" "$dataset" "$seed" "$dir" "${OUTPUT}/base2new/train_base/${common}" "$loadep" \
         "base2new_train.sh ${dataset} ${seed}" DATASET.NUM_SHOTS "${shots}" DATASET.SUBSAMPLE_CLASSES "${sub}" "$@"
 }
@@ -211,7 +200,6 @@ kd_base2new_train() {
     local trainer=$1 cfg=$2 shots=$3 dataset=$4 seed=$5; shift 5
     local dir
     dir=$(kd_base2new_dir "$trainer" "$cfg" "$dataset" "$seed" "$shots")
-    skip_if_exists "$dir" && return 0
     # shellcheck disable=SC2046
     run_train "$trainer" "$cfg" "$dataset" "$seed" "$dir" \
         DATASET.NUM_SHOTS "${shots}" \
@@ -228,7 +216,6 @@ kd_base2new_test() {
     local model_dir dir
     model_dir=$(kd_base2new_dir "$trainer" "$cfg" "$dataset" "$seed" "$shots")
     dir=${OUTPUT}/base2new/test_new/${dataset}/shots_${shots}/${trainer}/${cfg}/seed_${seed}
-    skip_if_exists "$dir" && return 0
     # shellcheck disable=SC2046
     run_eval "$trainer" "$cfg" "$dataset" "$seed" "$dir" "$model_dir" "$loadep" "base2new_train.sh ${dataset} ${seed}" \
         DATASET.NUM_SHOTS "${shots}" TRAINER.MODAL base2novel $(teacher_opts) "$@"
@@ -240,7 +227,6 @@ kd_xd_train() {
     local trainer=$1 cfg=$2 dataset=$3 seed=$4; shift 4
     local shots=${SHOTS:-0}
     local dir=${OUTPUT}/${dataset}/${trainer}/${cfg}_${shots}shots/seed${seed}
-    skip_if_exists "$dir" && return 0
     # shellcheck disable=SC2046
     run_train "$trainer" "$cfg" "$dataset" "$seed" "$dir" \
         DATASET.NUM_SHOTS "${shots}" \
@@ -257,7 +243,6 @@ src_xd_train() {
     local trainer=$1 cfg=$2 dataset=$3 seed=$4; shift 4
     local shots=${SHOTS:-16}
     local dir=${OUTPUT}/${dataset}/${trainer}/${cfg}_${shots}shots/seed${seed}
-    skip_if_exists "$dir" && return 0
     run_train "$trainer" "$cfg" "$dataset" "$seed" "$dir" DATASET.NUM_SHOTS "${shots}" "$@"
 }
 
@@ -266,7 +251,6 @@ src_xd_test() {
     local trainer=$1 cfg=$2 loadep=$3 dataset=$4 seed=$5; shift 5
     local shots=${SHOTS:-16} source=${SOURCE:-imagenet}
     local dir=${OUTPUT}/evaluation/${trainer}/${cfg}_${shots}shots/${dataset}/seed${seed}
-    skip_if_exists "$dir" && return 0
     run_eval "$trainer" "$cfg" "$dataset" "$seed" "$dir" "${OUTPUT}/${source}/${trainer}/${cfg}_${shots}shots/seed${seed}" \
         "$loadep" "xd_train.sh ${source} ${seed}" "$@"
 }

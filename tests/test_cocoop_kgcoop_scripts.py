@@ -74,9 +74,10 @@ def test_cocoop_xd_folders(tmp_path):
     out = _run(["bash", "scripts/cocoop/xd_test.sh", "imagenetv2", "1"], env, code=1)
     assert f"No trained model at {tmp_path}/out/imagenet/CoCoOp/{CFG_COCOOP}_16shots/seed1" in out
     assert "run scripts/cocoop/xd_train.sh 1 first" in out
-    (tmp_path / f"out/imagenet/CoCoOp/{CFG_COCOOP}_16shots/seed1").mkdir(parents=True)
-    assert "Oops! The results exist" in _run(["bash", "scripts/cocoop/xd_train.sh", "1"], env)
-    (tmp_path / f"out/evaluation/CoCoOp/{CFG_COCOOP}_16shots/imagenetv2/seed1").mkdir(parents=True)
-    assert "Oops! The results exist" in _run(["bash", "scripts/cocoop/xd_test.sh", "imagenetv2", "1"], env)
+    # no data: train.py stops at the data set, after naming the run's log in its folder
+    out = _run(["bash", "scripts/cocoop/xd_train.sh", "1"], env, code=1)
+    assert f"{tmp_path}/out/imagenet/CoCoOp/{CFG_COCOOP}_16shots/seed1/log.txt" in out
+    out = _run(["bash", "scripts/cocoop/xd_test.sh", "imagenetv2", "1"], env, code=1)
+    assert f"{tmp_path}/out/evaluation/CoCoOp/{CFG_COCOOP}_16shots/imagenetv2/seed1/log.txt" in out
     out = _run(["bash", "scripts/kgcoop/base2new_test.sh"], env, code=2)
     assert "usage: bash scripts/kgcoop/base2new_test.sh DATASET SEED" in out

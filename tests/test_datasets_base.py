@@ -13,16 +13,26 @@ from engine.data.datasets import DATASET_REGISTRY, Datum, DatasetBase
 from tools import synthetic_data
 
 
-@pytest.fixture
-def items(tmp_path):
-    """label -> 5 Datum each, labels 4, 1, 2 in that order of first appearance."""
+def _datums(folder, labels):
     out = []
-    for label in (4, 1, 2):
+    for label in labels:
         for i in range(5):
-            path = tmp_path / f"{label}_{i}.jpg"
+            path = folder / f"{label}_{i}.jpg"
             path.write_bytes(b"x")
             out.append(Datum(impath=str(path), label=label, classname=f"c{label}"))
     return out
+
+
+@pytest.fixture
+def items(tmp_path):
+    """label -> 5 Datum each, labels 4, 1, 2 in that order of first appearance."""
+    return _datums(tmp_path, (4, 1, 2))
+
+
+@pytest.fixture
+def classes(tmp_path):
+    """A data set's labels: 2, 0, 1 in that order of first appearance, 5 Datum each."""
+    return _datums(tmp_path, (2, 0, 1))
 
 
 def test_datum_properties_are_read_only(items):
@@ -33,33 +43,44 @@ def test_datum_properties_are_read_only(items):
         d.label = 3
 
 
-def test_dataset_base_classes_come_from_train_x(items):
-    ds = DatasetBase(train_x=items[5:], test=items)
-    assert ds.num_classes == 3  # max label + 1, not the number of classes
-    assert ds.lab2cname == {1: "c1", 2: "c2"} and ds.classnames == ["c1", "c2"]
-    assert DatasetBase(train_x=items).num_classes == 5
+def test_dataset_base_classes_come_from_train_x(classes):
+    ds = DatasetBase(train_x=classes[5:], test=classes[5:])  # labels 0 and 1
+    assert ds.num_classes == 2 and ds.lab2cname == {0: "c0", 1: "c1"} and ds.classnames == ["c0", "c1"]
+    assert DatasetBase(train_x=classes).num_classes == 3
     with pytest.raises(ValueError, match=r"The training set \(train_x\) is empty"):
         DatasetBase(train_x=[])
 
 
-def test_split_by_label_keeps_first_appearance_order(items):
-    ds = DatasetBase(train_x=items)
-    assert list(ds.split_dataset_by_label(items)) == [4, 1, 2]
-    assert list(ds.split_dataset_by_domain(items)) == [0]
+def test_dataset_base_refuses_labels_it_cannot_train_or_score(classes, items):
+    # a test label beyond the trained classes would be a silent miss
+    with pytest.raises(ValueError, match=r'the test image ".*2_0.jpg" has label 2, outside the 2 classes .*labels 0..1'):
+        DatasetBase(train_x=classes[5:], test=classes)
+    # a gap: the model would get max + 1 outputs but only the names of the labels present
+    with pytest.raises(ValueError, match=r"no training image has label\(s\) \[0, 3\].*up to the largest \(4\)"):
+        DatasetBase(train_x=items)
+    renamed = classes[:5] + [Datum(impath=d.impath, label=d.label, classname="other") for d in classes[5:6]]
+    with pytest.raises(ValueError, match=r'label 0 has two class names in train_x: "other" .* and "c0"'):
+        DatasetBase(train_x=renamed + classes[5:])
 
 
-def test_generate_fewshot_matches_python_random_sample(items):
-    ds = DatasetBase(train_x=items)
+def test_split_by_label_keeps_first_appearance_order(classes):
+    ds = DatasetBase(train_x=classes)
+    assert list(ds.split_dataset_by_label(classes)) == [2, 0, 1]
+    assert list(ds.split_dataset_by_domain(classes)) == [0]
+
+
+def test_generate_fewshot_matches_python_random_sample(classes):
+    ds = DatasetBase(train_x=classes)
     random.seed(5)
-    a, b = ds.generate_fewshot_dataset(items, items[:7], num_shots=3)
+    a, b = ds.generate_fewshot_dataset(classes, classes[:7], num_shots=3)
     random.seed(5)
     expected = []
-    for label in (4, 1, 2):
-        expected += random.sample([i for i in items if i.label == label], 3)
+    for label in (2, 0, 1):
+        expected += random.sample([i for i in classes if i.label == label], 3)
     assert a == expected
-    assert b[3:] == items[5:7]  # label 1 has 2 items in items[:7]: kept whole, in order
-    assert ds.generate_fewshot_dataset(items, num_shots=-1) is items
-    assert len(ds.generate_fewshot_dataset(items[:2], num_shots=4, repeat=True)) == 4
+    assert b[3:] == classes[5:7]  # label 0 has 2 items in classes[:7]: kept whole, in order
+    assert ds.generate_fewshot_dataset(classes, num_shots=-1) is classes
+    assert len(ds.generate_fewshot_dataset(classes[:2], num_shots=4, repeat=True)) == 4
 
 
 def test_check_input_domains():
@@ -91,7 +112,7 @@ def test_subsample_classes_uses_the_first_argument(items):
 def test_save_and_read_split_strip_the_prefix(tmp_path, items):
     prefix = str(tmp_path)
     split_path = tmp_path / "split.json"
-    splits.save_split(items[:5], items[5:10], items[10:], str(split_path), prefix)
+    splits.save_split(items, items[5:10], items[10:], str(split_path), prefix)
     raw = json.loads(split_path.read_text())
     assert raw["train"][0] == ["4_0.jpg", 4, "c4"] and len(raw["test"]) == 5
     assert split_path.read_text().startswith('{\n    "train": [\n        [\n            "4_0.jpg",')

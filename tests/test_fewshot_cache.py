@@ -24,6 +24,11 @@ def paths(items):
     return {item.impath for item in items}
 
 
+def per_class(items, k):
+    """The first ``k`` items of every label."""
+    return [item for label in sorted({i.label for i in items}) for item in [i for i in items if i.label == label][:k]]
+
+
 def replace_split(info, trade=2):
     """A released split replacing the generated one: per class, ``trade`` train and test images swap."""
     with open(info["split_file"]) as f:
@@ -66,13 +71,14 @@ def test_reference_cache_is_used_only_while_its_images_are_still_train_images(tm
     full = build_dataset(make_cfg(tmp_path, num_shots=-1))
     folder = os.path.join(info["dataset_dir"], "split_fewshot")
     reference = os.path.join(folder, "shot_2-seed_1.pkl")
-    blob = reference_pickle(monkeypatch, {"train": full.train_x[:10], "val": full.val[:5]})
+    shots = {"train": per_class(full.train_x, 2), "val": per_class(full.val, 1)}  # as the reference samples
+    blob = reference_pickle(monkeypatch, shots)
     with open(reference, "wb") as f:
         f.write(blob)
 
     used = build_dataset(make_cfg(tmp_path))
     assert f"Loading preprocessed few-shot data from {reference}" in capsys.readouterr().out
-    assert paths(used.train_x) == paths(full.train_x[:10]) and os.listdir(folder) == ["shot_2-seed_1.pkl"]
+    assert paths(used.train_x) == paths(shots["train"]) and os.listdir(folder) == ["shot_2-seed_1.pkl"]
 
     replace_split(info)
     again = build_dataset(make_cfg(tmp_path))

@@ -62,6 +62,31 @@ def test_linear_probe_end_to_end_and_cache(tmp_path, pets_root, tiny_vit_path, m
     assert "Loaded cached features from" in open(os.path.join(run_dir, newest)).read()
 
 
+def test_feature_cache_is_keyed_by_content(tmp_path, pets_root, tiny_vit_path, tiny_teacher_path, capsys):
+    # two different models saved under the same file name: the second gets its own features
+    first, second = tmp_path / "a" / "tiny.pt", tmp_path / "b" / "tiny.pt"
+    for path, source in ((first, tiny_vit_path), (second, tiny_teacher_path)):
+        path.parent.mkdir()
+        path.write_bytes(open(source, "rb").read())
+    out = str(tmp_path / "lp")
+    _probe(pets_root, str(first), out)
+    cache = os.path.join(out, "features", "tiny")
+    assert np.load(os.path.join(cache, "test.npz"))["feature_list"].shape == (18, 32)
+    capsys.readouterr()
+    _probe(pets_root, str(second), out)
+    stdout = capsys.readouterr().out
+    assert f'The cached features "{cache}/test.npz" were made from other inputs (weights): extracting them again' in stdout
+    assert np.load(os.path.join(cache, "test.npz"))["feature_list"].shape == (18, 48)  # the teacher's width
+
+    with open(os.path.join(cache, "test.npz"), "r+b") as f:  # a truncated copy
+        f.truncate(100)
+    _probe(pets_root, str(second), out)
+    stdout = capsys.readouterr().out
+    assert f'The cached features "{cache}/test.npz" cannot be read (' in stdout and "extracting them again" in stdout
+    assert f"Loaded cached features from {cache}/shot_2-seed_1/train.npz" in stdout
+    assert np.load(os.path.join(cache, "test.npz"))["feature_list"].shape == (18, 48)
+
+
 def test_c_search_follows_the_val_accuracy():
     rng = np.random.default_rng(0)
     centers = rng.normal(size=(3, 8)) * 3

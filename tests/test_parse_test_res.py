@@ -1,4 +1,5 @@
 """parse_test_res.py: the reference printout over seeds, and the base / new / harmonic-mean table."""
+import json
 import os
 import subprocess
 import sys
@@ -312,3 +313,23 @@ def test_base2new_plot_without_matplotlib_says_how_to_install(tmp_path, capsys, 
     captured = capsys.readouterr()
     assert "--plot needs matplotlib, which is not installed: `pip install -r requirements.txt`" in captured.err
     assert "caltech101" in captured.out and not png.exists()  # the table is still printed
+
+
+def test_base2new_leaves_out_a_new_result_of_an_earlier_base_checkpoint(tmp_path, capsys):
+    # what train.py records: test_new/.../seed1 evaluated train_base/.../seed1's checkpoint, which was
+    # replaced since (the base was trained again)
+    make_base2new(tmp_path, {"CoOp": {"dtd": ([70.0, 72.0], [50.0, 52.0])}}, setting="cfg")
+    base = tmp_path / "train_base/dtd/CoOp/cfg"
+    for seed in ("seed1", "seed2"):
+        ckpt = base / seed / "prompt_learner" / "model-best.pth.tar"
+        ckpt.parent.mkdir()
+        ckpt.write_bytes(b"the evaluated checkpoint")
+        model = {"dir": str(base / seed), "files": {"prompt_learner/model-best.pth.tar": ptr.sha256_file(ckpt)}}
+        (tmp_path / "test_new/dtd/CoOp/cfg" / seed / "run.json").write_text(json.dumps({"model": model}))
+    (base / "seed1/prompt_learner/model-best.pth.tar").write_bytes(b"trained again")
+    assert ptr.main(["--base2new", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert block_rows(out, "CoOp/cfg")["dtd"] == ["72.00", "52.00", "60.39", "1"]
+    assert (f"note: dtd: {tmp_path}/test_new/dtd/CoOp/cfg/seed1 evaluated an earlier prompt_learner/model-best.pth.tar "
+            f"of {base}/seed1 (it was trained again since): rerun the test script to evaluate the current one; "
+            "seed1 left out") in out

@@ -76,7 +76,7 @@ def test_base2novel_distillation(setup, trainer, script_dir, shots):
     assert f"batch [{train_images // 4}/{train_images // 4}]" in log
     results = _results(log)
     assert [r[:2] for r in results] == [("val", base_test), ("val", base_test), ("test", new_test)]
-    names = ["VLPromptLearner", "results.json"] + (["Memory"] if trainer == "TextRefiner" else [])
+    names = ["VLPromptLearner", "results.json", "run.json"] + (["Memory"] if trainer == "TextRefiner" else [])
     assert sorted(n for n in os.listdir(out_dir) if not n.endswith(".txt") and n != "tensorboard") == sorted(names)
     state = torch.load(out_dir / "VLPromptLearner" / "model-best.pth.tar", weights_only=True)["state_dict"]
     assert "image_encoder.VPT" in state and "VPT_image_trans.conv1.1.running_mean" in state

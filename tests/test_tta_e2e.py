@@ -3,6 +3,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -165,3 +166,64 @@ def test_imagenet_needs_only_its_val_folder(tmp_path):
     items, classnames = load_test_set("ImageNet", str(tmp_path))
     assert classnames == info["classnames"] and len(items) == sum(info["counts"]["test"])
     assert sorted({item.label for item in items}) == [0, 1, 2]
+
+
+# Runs tta.py as `python tta.py ...` would, with a Ctrl-C (KeyboardInterrupt in the main thread) after
+# two images of the set number STOP_AT_SET.
+CTRL_C_RUNNER = """
+import os, runpy, sys
+sys.path.insert(0, os.getcwd())
+from trainers.tta import runner
+original, calls, stop = runner.evaluate_set, [0], int(os.environ["STOP_AT_SET"])
+def evaluate_set(adapter, loader, device, print_freq=500):
+    calls[0] += 1
+    if calls[0] == stop:
+        for i, (views, _) in enumerate(loader):
+            adapter.predict(views[0].to(device))
+            if i == 1:
+                raise KeyboardInterrupt
+    return original(adapter, loader, device, print_freq)
+runner.evaluate_set = evaluate_set
+sys.argv = ["tta.py"] + sys.argv[1:]
+runpy.run_path("tta.py", run_name="__main__")
+"""
+
+
+def test_ctrl_c_keeps_finished_sets_and_the_same_command_runs_the_rest(tmp_path, data, tiny_vit_path, capsys):
+    def argv(out, *extra):
+        return [data, "--method", "tpt", "--test_sets", "A/DTD", "-a", tiny_vit_path, "--output", str(out), *FEW, *extra]
+
+    out = tmp_path / "stopped"
+    env = dict(os.environ, STOP_AT_SET="2", OMP_NUM_THREADS="1")
+    res = subprocess.run([sys.executable, "-c", CTRL_C_RUNNER, *argv(out)], cwd=REPO, env=env, capture_output=True,
+                         text=True)
+    assert res.returncode == 130 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert (f"Interrupted during set DTD: the finished sets (A) are kept in {out}/results.json; rerun the same "
+            "command to run the others") in res.stdout
+    with open(out / "results.json") as f:
+        assert list(json.load(f)) == ["A"]
+
+    capsys.readouterr()
+    resumed = main(argv(out))
+    assert "=> A: finished by an earlier run of this command" in capsys.readouterr().out
+    assert resumed == main(argv(tmp_path / "whole"))  # what one uninterrupted run gives
+    with pytest.raises(ValueError, match=r'"{}" holds a tta.py run made from other inputs \(selection_p: 0.25 there, '
+                                         r"0.5 now\)".format(out)):
+        main(argv(out, "--selection_p", "0.5"))
+
+
+def test_every_set_and_model_is_checked_before_the_first_image(tmp_path, data, tiny_vit_path):
+    out = tmp_path / "out"
+    with pytest.raises(FileNotFoundError, match=r'StanfordCars expects a folder named "stanford_cars"'):
+        main([data, "--method", "tpt", "--test_sets", "A/Cars", "-a", tiny_vit_path, "--output", str(out), *FEW])
+    assert "evaluating: A" not in (out / "log.txt").read_text() and not (out / "results.json").exists()
+    earlier = tmp_path / "earlier"  # the results.json of an earlier version, without run.json
+    earlier.mkdir()
+    (earlier / "results.json").write_text('{"A": [50.0, 100.0]}')
+    with pytest.raises(ValueError, match=r"holds the results.json of a tta.py run without run.json"):
+        main([data, "--method", "tpt", "--test_sets", "A", "-a", tiny_vit_path, "--output", str(earlier), *FEW])
+    missing = tmp_path / "missing.pt"
+    with pytest.raises(FileNotFoundError, match=rf'--reward_arch "{missing}" is neither a weights file nor a CLIP '
+                                                r"release name \(RN50, .*\): check the path"):
+        main([data, "--method", "rlcf-prompt", "--test_sets", "A", "-a", tiny_vit_path, "--reward_arch", str(missing),
+              "--output", str(tmp_path / "other"), *FEW])

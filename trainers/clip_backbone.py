@@ -1,10 +1,13 @@
 """Loading the CLIP backbone named in the config, and the precision it runs in."""
+import os
+
 import torch
 
 import clip
 from clip.model import convert_weights
 
 PRECISIONS = ("fp16", "fp32", "amp")
+CONTEXT_LENGTH = 77  # CLIP's text context, in tokens
 
 
 def resolve_precision(prec, device):
@@ -15,6 +18,23 @@ def resolve_precision(prec, device):
         print(f"PREC {prec} needs CUDA: running in fp32 on {device.type}")
         return "fp32"
     return prec
+
+
+def clip_weights_file(name, path=""):
+    """The file a CLIP is loaded from: ``path`` when given, else the download cache's file of the
+    release ``name`` (it may not exist yet); None for an unknown name."""
+    if path:
+        return path
+    url = clip.MODELS.get(name)
+    return None if url is None else os.path.join(clip.default_cache_dir(), os.path.basename(url))
+
+
+def backbone_weights_files(cfg):
+    """{config key: file} of the weights every CLIP trainer loads: the backbone and MODEL.INIT_WEIGHTS."""
+    files = {"MODEL.BACKBONE": clip_weights_file(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PATH)}
+    if cfg.MODEL.INIT_WEIGHTS:
+        files["MODEL.INIT_WEIGHTS"] = cfg.MODEL.INIT_WEIGHTS
+    return files
 
 
 def load_clip(cfg, prec, device):
@@ -44,6 +64,33 @@ def check_normalisation(model, input_cfg):
         print(f"Note: these CLIP weights were trained on images normalised with mean {mean} and std {std}, "
               f"but INPUT.PIXEL_MEAN is {config[0]} and INPUT.PIXEL_STD {config[1]}: add "
               f'INPUT.PIXEL_MEAN "{mean}" INPUT.PIXEL_STD "{std}" to the command to match them')
+
+
+def require_vit(clip_model, cfg):
+    """One clear error when a trainer that prompts the image encoder's blocks gets a ResNet CLIP."""
+    if not hasattr(clip_model.visual, "transformer"):
+        backbone = cfg.MODEL.BACKBONE.PATH or cfg.MODEL.BACKBONE.NAME
+        raise ValueError(
+            f'{cfg.TRAINER.NAME} puts prompts into the transformer blocks of a ViT image encoder, but the CLIP "{backbone}" '
+            "has a ResNet image encoder: use a ViT backbone (MODEL.BACKBONE.NAME ViT-B/16, or a ViT weights file "
+            "in MODEL.BACKBONE.PATH)"
+        )
+
+
+def check_class_names(dataset):
+    """Every class name fits CLIP's 77-token text context with its start and end tokens; the error
+    names the class and the file it comes from."""
+    limit = CONTEXT_LENGTH - 2
+    for label, name in enumerate(dataset.classnames):
+        n_tokens = len(clip.encode(name.replace("_", " ")))
+        if n_tokens > limit:
+            source = f' in "{dataset.label_source}"' if dataset.label_source else ""
+            shown = name if len(name) <= 80 else name[:77] + "..."
+            raise ValueError(
+                f'The class name "{shown}" (label {label}{source}) is {n_tokens} tokens long, but CLIP\'s text encoder '
+                f"reads {CONTEXT_LENGTH} tokens, its start and end tokens and the prompt's words included: shorten "
+                "the name there (a few words name a class best)."
+            )
 
 
 def _probe_compile(device):

@@ -88,6 +88,7 @@ class IVLP(PromptTrainer):
 
     prompt_key = "IVLP"
     model_name = "VLPromptLearner"
+    vit_only = True
     optimize_all_parameters = True  # as the reference, which hands the optimizer the whole model
 
     def check_cfg(self, cfg):

@@ -78,6 +78,7 @@ def check_maple_depth(cfg, clip_model):
 class MaPLe(PromptTrainer):
     prompt_key = "MAPLE"
     model_name = "MultiModalPromptLearner"
+    vit_only = True
     optimize_all_parameters = True  # as the reference, which hands the optimizer the whole model
 
     def build_custom_clip(self, clip_model):

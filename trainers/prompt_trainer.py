@@ -22,7 +22,15 @@ from engine.utils import load_pretrained_weights
 from engine.utils.faults import NonFiniteLossError, nonfinite_parts
 from engine.utils.micro_batches import micro_batches
 
-from .clip_backbone import PRECISIONS, load_clip, make_scaler, resolve_precision
+from .clip_backbone import (
+    PRECISIONS,
+    backbone_weights_files,
+    check_class_names,
+    load_clip,
+    make_scaler,
+    require_vit,
+    resolve_precision,
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,7 @@ class PromptTrainer(TrainerX):
     # the optimizer gets every parameter of the trainable modules, frozen ones included (they never
     # get a gradient), as references that pass the whole model do: same updates, same optimizer state
     optimize_all_parameters = False
+    vit_only = False  # deep prompts inside the image encoder's transformer blocks (IVLP, MaPLe, ...)
 
     @property
     def prompt_cfg(self):
@@ -78,11 +87,18 @@ class PromptTrainer(TrainerX):
         if cfg.TRAIN.GRAD_ACCUM < 1:
             raise ValueError(f"TRAIN.GRAD_ACCUM must be 1 (no accumulation) or more, got {cfg.TRAIN.GRAD_ACCUM}")
 
+    @classmethod
+    def weights_files(cls, cfg):
+        return backbone_weights_files(cfg)
+
     # ----- building ----------------------------------------------------------------------
     def build_model(self):
         cfg = self.cfg
         self.prec = resolve_precision(self.prompt_cfg.PREC, self.device)
+        check_class_names(self.dm.dataset)
         clip_model = self.load_clip_model()
+        if self.vit_only:
+            require_vit(clip_model, cfg)
         print("Building custom CLIP")
         self.model = self.build_custom_clip(clip_model)
         self.build_extra_modules()

@@ -19,7 +19,7 @@ from engine import TRAINER_REGISTRY
 from .clip_backbone import half_like_reference, load_clip
 from .ivlp import check_depths
 from .prompt_trainer import CheckpointKeys, PromptTrainer
-from .promptkd_teacher import load_teacher
+from .promptkd_teacher import load_teacher, teacher_weights_files
 from .textrefiner.alignment import FeatureAlignment
 from .textrefiner.losses import kd_loss
 
@@ -58,6 +58,7 @@ class StudentCLIP(nn.Module):
 class PromptKD(PromptTrainer):
     prompt_key = "PROMPTKD"
     model_name = "VLPromptLearner"
+    vit_only = True
 
     def check_cfg(self, cfg):
         super().check_cfg(cfg)
@@ -67,6 +68,10 @@ class PromptKD(PromptTrainer):
                 f'got "{cfg.TRAINER.MODAL}": add TRAINER.MODAL base2novel (or cross) to the command '
                 "(scripts/promptkd/*.sh do)"
             )
+
+    @classmethod
+    def weights_files(cls, cfg):
+        return {**super().weights_files(cfg), **teacher_weights_files(cfg)}
 
     # ----- building ----------------------------------------------------------------------
     def load_clip_model(self):

@@ -14,6 +14,7 @@ from clip.model import convert_weights
 from engine.config import CfgNode
 from engine.utils import load_checkpoint
 
+from .clip_backbone import clip_weights_file
 from .ivlp import IVLPCLIP
 
 TEACHER_BUFFERS = ("token_prefix", "token_suffix", "token_prefix2", "token_suffix2")
@@ -24,6 +25,15 @@ def default_teacher_path(dataset_name, modal):
     if modal == "cross":
         return os.path.join("teacher_model", "ImageNet-xd", "VLPromptLearner_large", "model.pth.tar-20")
     return os.path.join("teacher_model", dataset_name, "VLPromptLearner", "model-best.pth.tar")
+
+
+def teacher_weights_files(cfg):
+    """{config key: file} of the teacher's checkpoint and its CLIP."""
+    kd = cfg.TRAINER.PROMPTKD
+    return {
+        "TRAINER.PROMPTKD.TEACHER_CKPT": kd.TEACHER_CKPT or default_teacher_path(cfg.DATASET.NAME, cfg.TRAINER.MODAL),
+        "TRAINER.PROMPTKD.TEACHER_NAME": clip_weights_file(kd.TEACHER_NAME, kd.TEACHER_BACKBONE_PATH),
+    }
 
 
 def teacher_path(cfg):

@@ -136,6 +136,14 @@ class TaskRes(PromptTrainer):
     prompt_key = "TaskRes"
     log_trainable = False
 
+    @classmethod
+    def weights_files(cls, cfg):
+        files = super().weights_files(cfg)
+        path = cfg.TRAINER.TaskRes.ENHANCED_BASE
+        if str(path).lower() not in NO_ENHANCED_BASE:
+            files["TRAINER.TaskRes.ENHANCED_BASE"] = path
+        return files
+
     def build_custom_clip(self, clip_model):
         templates = taskres_templates(self.cfg.DATASET.NAME, prompt_template_override(self.cfg))
         print(f"Templates of the base ({len(templates)}): {templates}")

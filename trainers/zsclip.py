@@ -5,7 +5,7 @@ import clip
 from datasets.config import prompt_template_override
 from engine import TRAINER_REGISTRY, TrainerX
 
-from .clip_backbone import load_clip, resolve_precision
+from .clip_backbone import backbone_weights_files, check_class_names, load_clip, resolve_precision
 
 CUSTOM_TEMPLATES = {
     "OxfordPets": "a photo of a {}, a type of pet.",
@@ -61,6 +61,12 @@ def dataset_template(dataset_name, override=""):
 class ZeroshotCLIP(TrainerX):
     """Evaluation only: logits = exp(logit_scale) * norm(image) @ norm(text(template(class)))^T."""
 
+    learns = False
+
+    @classmethod
+    def weights_files(cls, cfg):
+        return backbone_weights_files(cfg)
+
     def templates(self):
         return [dataset_template(self.cfg.DATASET.NAME, prompt_template_override(self.cfg))]
 
@@ -68,6 +74,7 @@ class ZeroshotCLIP(TrainerX):
         cfg = self.cfg
         # the reference runs CLIP in fp16 on the GPU; on CPU that becomes fp32
         prec = resolve_precision("fp16", self.device)
+        check_class_names(self.dm.dataset)
         clip_model = load_clip(cfg, prec, self.device)
         classnames = [name.replace("_", " ") for name in self.dm.dataset.classnames]
         with torch.no_grad():

@@ -121,7 +121,12 @@ def default_tree():
         },
         # GRAD_ACCUM: each batch runs as that many micro-batches whose gradients add up (less memory, same update)
         # CHECKPOINT_ITER_FREQ: also a resumable checkpoint every that many batches inside an epoch (0: none)
-        "TRAIN": {"CHECKPOINT_FREQ": 0, "CHECKPOINT_ITER_FREQ": 0, "PRINT_FREQ": 10, "COUNT_ITER": "train_x", "GRAD_ACCUM": 1},
+        # ALLOW_CHANGED: config keys (comma-separated, as a refused rerun names them) with which a rerun
+        # may continue the run already in OUTPUT_DIR (e.g. "OPTIM.MAX_EPOCH" to train longer on purpose)
+        "TRAIN": {
+            "CHECKPOINT_FREQ": 0, "CHECKPOINT_ITER_FREQ": 0, "PRINT_FREQ": 10, "COUNT_ITER": "train_x", "GRAD_ACCUM": 1,
+            "ALLOW_CHANGED": "",
+        },
         "TEST": {
             "EVALUATOR": "Classification",
             "PER_CLASS_RESULT": False,
@@ -129,6 +134,9 @@ def default_tree():
             "NO_TEST": False,
             "SPLIT": "test",
             "FINAL_MODEL": "last_step",
+            # (ours) --eval-only without --model-dir of a trainer with learned parameters: refused unless
+            # True; the result is then marked untrained (results.json, log) and parse_test_res keeps it apart
+            "ALLOW_UNTRAINED": False,
         },
         "TRAINER": {"NAME": "", **_dassl_trainer_nodes()},
     }

@@ -1,8 +1,54 @@
-"""Clear errors for the faults a run meets: an unusable output folder, a full disk, a NaN loss."""
+"""Clear errors for the faults a run meets: an unusable output folder, a full disk, a NaN loss, a
+user's mistake (shown by the command-line programs as one message, without a traceback)."""
 import errno
 import math
 import os
 import os.path as osp
+import sys
+
+# set to 1 to see the traceback of a user error (and train.py's config dump on the console) as well
+DEBUG_ENV = "TEXTREFINER_DEBUG"
+
+
+def debug_enabled():
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+class UserError(ValueError):
+    """A mistake in what the user gave (config, data, arguments, an output folder); the message
+    names the thing and the fix."""
+
+
+# what a command-line program reports as a user error: the project raises these with messages that
+# name the thing and the fix (config, data, arguments, missing files); anything else is a bug and
+# keeps its traceback
+USER_ERROR_TYPES = (ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, FloatingPointError)
+
+
+def error_message(error):
+    """The text of an error (a KeyError's message without the quotes str() adds)."""
+    if isinstance(error, KeyError) and len(error.args) == 1:
+        return str(error.args[0])
+    return str(error)
+
+
+def run_command(main, argv=None):
+    """Run a program's ``main(argv)``; returns the exit status.
+
+    A user error prints "Error: <message>" on stderr, without a traceback (DEBUG_ENV=1 re-raises
+    it); Ctrl-C exits with 130 (the program has said where it stopped).
+    """
+    try:
+        main(argv)
+    except KeyboardInterrupt:
+        return 130
+    except USER_ERROR_TYPES as e:
+        if debug_enabled():
+            raise
+        print(f"Error: {error_message(e)}", file=sys.stderr)
+        print(f"({DEBUG_ENV}=1 shows the traceback)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def check_output_dir(path):

@@ -4,6 +4,7 @@ import os.path as osp
 import sys
 import time
 
+from .faults import debug_enabled
 from .tools import mkdir_if_missing
 
 
@@ -62,3 +63,15 @@ def restore_stdout():
         sys.stdout.flush()
         sys.stdout.close()
         sys.stdout = sys.stdout.console
+
+
+def log_only(msg):
+    """Write ``msg`` to the log file alone (long dumps stay off the console; TEXTREFINER_DEBUG=1 shows them
+    there too); without a log (no setup_logger), to stdout."""
+    out = sys.stdout
+    if isinstance(out, Logger):
+        out.file.write(msg)
+        if debug_enabled():
+            out.console.write(msg)
+    else:
+        out.write(msg)

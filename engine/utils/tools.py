@@ -42,17 +42,23 @@ def write_json(obj, fpath):
         json.dump(obj, f, indent=4, separators=(",", ": "))
 
 
-def write_json_atomic(obj, fpath, indent=4):
-    """Write ``obj`` as JSON through a temporary file, so a crash never leaves half a file."""
+def write_text_atomic(fpath, text):
+    """Write ``text`` to a temporary name and rename it: a reader never sees half a file, and a failed
+    write leaves no temporary file behind."""
     mkdir_if_missing(osp.dirname(fpath) or ".")
     tmp = f"{fpath}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=indent)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
         os.replace(tmp, fpath)
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+
+
+def write_json_atomic(obj, fpath, indent=4):
+    """Write ``obj`` as JSON through a temporary file, so a crash never leaves half a file."""
+    write_text_atomic(fpath, json.dumps(obj, indent=indent))
 
 
 def set_random_seed(seed):

@@ -11,6 +11,5 @@ CFG=${CFG:-vit_b16_c4_ep10_batch1_ctxv1}
 SHOTS=${SHOTS:-16}
 DATASET=$1 SEED=$2; shift 2
 DIR=${OUTPUT}/evaluation/CoCoOp/${CFG}_${SHOTS}shots/${DATASET}/seed${SEED}
-skip_if_exists "$DIR" && exit 0
 run_eval CoCoOp "$CFG" "$DATASET" "$SEED" "$DIR" "${OUTPUT}/imagenet/CoCoOp/${CFG}_${SHOTS}shots/seed${SEED}" \
     "${LOADEP:-10}" "xd_train.sh ${SEED}" "$@"

@@ -9,5 +9,4 @@ CFG=${CFG:-vit_b16_c4_ep10_batch1_ctxv1}
 SHOTS=${SHOTS:-16}
 SEED=$1; shift
 DIR=${OUTPUT}/imagenet/CoCoOp/${CFG}_${SHOTS}shots/seed${SEED}
-skip_if_exists "$DIR" && exit 0
 run_train CoCoOp "$CFG" imagenet "$SEED" "$DIR" DATASET.NUM_SHOTS "$SHOTS" "$@"

@@ -12,7 +12,6 @@ W=${W:-8.0}
 DATASET=$1 SEED=$2; shift 2
 COMMON=${DATASET}/shots_${SHOTS}_${W}/KgCoOp/${CFG}/seed${SEED}
 DIR=${OUTPUT}/base2new/test_new/${COMMON}
-skip_if_exists "$DIR" && exit 0
 run_eval KgCoOp "$CFG" "$DATASET" "$SEED" "$DIR" "${OUTPUT}/base2new/train_base/${COMMON}" "${LOADEP:-100}" \
     "base2new_train.sh ${DATASET} ${SEED}" \
     TRAINER.COOP.N_CTX 4 \

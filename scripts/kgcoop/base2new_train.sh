@@ -11,7 +11,6 @@ SHOTS=${SHOTS:-16}
 W=${W:-8.0}
 DATASET=$1 SEED=$2; shift 2
 DIR=${OUTPUT}/base2new/train_base/${DATASET}/shots_${SHOTS}_${W}/KgCoOp/${CFG}/seed${SEED}
-skip_if_exists "$DIR" && exit 0
 run_train KgCoOp "$CFG" "$DATASET" "$SEED" "$DIR" \
     TRAINER.COOP.N_CTX 4 \
     TRAINER.COOP.CSC False \

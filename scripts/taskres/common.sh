@@ -42,7 +42,6 @@ taskres_main() {
     fi
     for seed in ${SEEDS:-1 2 3}; do
         dir=${OUTPUT}/FINAL/${RUN:-$run}/${dataset}/${cfg}_${shots}shots/seed${seed}
-        skip_if_exists "$dir" && continue
         run_train TaskRes "$cfg" "$dataset" "$seed" "$dir" \
             --enhanced-base "${enhance}" \
             DATASET.NUM_SHOTS "${shots}" \

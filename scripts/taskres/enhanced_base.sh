@@ -15,9 +15,7 @@ ep=100
 cfg=${CFG:-adam_lr1e-4_B256_ep${ep}}
 dir=${OUTPUT}/strong_base/${dataset}/${cfg}_${shots}shots/seed${seed}
 target=$(strong_base_file "$dataset" "$shots")
-if ! skip_if_exists "$dir"; then
-    run_train TaskResEnhancedBase "$cfg" "$dataset" "$seed" "$dir" DATASET.NUM_SHOTS "${shots}" "$@"
-fi
+run_train TaskResEnhancedBase "$cfg" "$dataset" "$seed" "$dir" DATASET.NUM_SHOTS "${shots}" "$@"
 last=$(sed -n 1p "${dir}/text_projection/checkpoint")
 mkdir -p "$(dirname "$target")"
 cp "${dir}/text_projection/${last}" "$target"

@@ -25,22 +25,25 @@ from .rewards import TEXT_CHUNK, unit
 BN_MODES = ("train", "eval")
 
 
-def load_coop_context(path, n_ctx, ctx_dim):
-    """The generic context [n_ctx, d] of a CoOp checkpoint (ours or the reference's).
+def coop_checkpoint_file(path):
+    """The CoOp checkpoint file ``--load`` names: the file itself (prompt_learner/model.pth.tar-N, or the
+    released coop_16shots_nctx4_... file), or for a train.py output folder the file named in
+    prompt_learner/checkpoint."""
+    if not os.path.isdir(path):
+        return path
+    folder = os.path.join(path, "prompt_learner") if os.path.isdir(os.path.join(path, "prompt_learner")) else path
+    pointer = os.path.join(folder, "checkpoint")
+    if not os.path.isfile(pointer):
+        raise FileNotFoundError(
+            f'--load "{path}" is a folder without prompt_learner/checkpoint: name the CoOp checkpoint file itself'
+        )
+    with open(pointer) as f:
+        return os.path.join(folder, f.readline().strip())
 
-    ``path`` is a checkpoint file (prompt_learner/model.pth.tar-N, or the released
-    coop_16shots_nctx4_... file), or a train.py output folder: the file named in
-    prompt_learner/checkpoint is used.
-    """
-    if os.path.isdir(path):
-        folder = os.path.join(path, "prompt_learner") if os.path.isdir(os.path.join(path, "prompt_learner")) else path
-        pointer = os.path.join(folder, "checkpoint")
-        if not os.path.isfile(pointer):
-            raise FileNotFoundError(
-                f'--load "{path}" is a folder without prompt_learner/checkpoint: name the CoOp checkpoint file itself'
-            )
-        with open(pointer) as f:
-            path = os.path.join(folder, f.readline().strip())
+
+def load_coop_context(path, n_ctx, ctx_dim):
+    """The generic context [n_ctx, d] of a CoOp checkpoint (ours or the reference's; see coop_checkpoint_file)."""
+    path = coop_checkpoint_file(path)
     checkpoint = load_checkpoint(path, map_location="cpu")
     state = checkpoint.get("state_dict", checkpoint)
     ctx = state.get("ctx") if isinstance(state, dict) else None

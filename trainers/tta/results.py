@@ -2,6 +2,8 @@
 import json
 import os
 
+from engine.utils.tools import write_text_atomic
+
 from .data import IMAGENET_SETS
 
 # the columns of RLCF's Table 1: ImageNet, then the four distribution shifts
@@ -37,10 +39,9 @@ def results_table(method, results):
 
 
 def write_results(output, method, results):
-    """results.json ({set id: [top1, top5]}, as the reference) and results_table.md; returns the table."""
-    with open(os.path.join(output, "results.json"), "w") as f:
-        json.dump({set_id: [top1, top5] for set_id, _, top1, top5 in results}, f, indent=4)
+    """results.json ({set id: [top1, top5]}, as the reference) and results_table.md (each written
+    atomically); returns the table."""
+    write_text_atomic(os.path.join(output, "results.json"), json.dumps({s: [t1, t5] for s, _, t1, t5 in results}, indent=4))
     table = results_table(method, results)
-    with open(os.path.join(output, "results_table.md"), "w") as f:
-        f.write(table)
+    write_text_atomic(os.path.join(output, "results_table.md"), table)
     return table

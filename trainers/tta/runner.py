@@ -4,6 +4,7 @@ import os
 import resource
 import sys
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -15,23 +16,61 @@ from engine.utils.logger import restore_stdout
 from .adapt import Adapter, evaluate_set
 from .cli import build_parser, check_args, steps_for
 from .data import is_fine_grained, load_test_set, parse_test_sets, views_loader
-from .policy import PromptPolicy, VisualPolicy, load_coop_context
-from .results import write_results
+from .policy import PromptPolicy, VisualPolicy, coop_checkpoint_file, load_coop_context
+from .record import TTARecord
+from .results import results_table, write_results
 from .rewards import REFERENCE_MULTIPLE, CLIPReward, normalised_weights
 from .views import ViewBuilder
 
 
-def load_clip_model(name_or_file, device):
-    """A CLIP (fp32, eval) by release name, or from a weights file when the value is a file."""
-    if os.path.isfile(name_or_file):
-        model = clip.load(os.path.basename(name_or_file), path=name_or_file)
-    else:
-        model = clip.load(name_or_file)
-    return model.to(device).eval()
+def clip_file(value, flag):
+    """The weights file of a CLIP argument (``flag`` names it in errors): an existing file, or the
+    file of a release name (downloaded into the cache when it is missing there)."""
+    if os.path.isfile(value):
+        return value
+    if value not in clip.MODELS:
+        raise FileNotFoundError(
+            f'{flag} "{value}" is neither a weights file nor a CLIP release name ({", ".join(clip.available_models())}): '
+            f"check the path, or give {flag} a release name"
+        )
+    url, cache = clip.MODELS[value], clip.default_cache_dir()
+    try:
+        return clip.resolve_model_file(value)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(
+            f'The weights of {flag} {value} are not in "{cache}" and cannot be downloaded ({e.__context__ or e}): download '
+            f"{url} into that folder (CLIP_CACHE_DIR sets it), or give a local weights file: {flag} /path/to/"
+            f"{os.path.basename(url)}"
+        ) from None
 
 
-def build_policy(args, device):
-    student = load_clip_model(args.arch, device)
+def reward_names(args):
+    """[(flag, CLIP name or file)] of the reward models (none for zeroshot and tpt)."""
+    if not args.method.startswith("rlcf"):
+        return []
+    if args.multiple_reward_models:
+        return [(f"--reward_archs[{i}]", name) for i, name in enumerate(args.reward_archs or REFERENCE_MULTIPLE)]
+    return [("--reward_arch", args.reward_arch)]
+
+
+def weights_files(args):
+    """{flag: file} of every weights file the run reads, each checked (or downloaded) before any image."""
+    files = {"-a": clip_file(args.arch, "-a/--arch")}
+    files.update({flag: clip_file(name, flag) for flag, name in reward_names(args)})
+    if args.load and args.method != "rlcf-tune":
+        files["--load"] = coop_checkpoint_file(args.load)
+        if not os.path.isfile(files["--load"]):
+            raise FileNotFoundError(f'--load "{args.load}": no such CoOp checkpoint file or train.py output folder')
+    return files
+
+
+def load_clip_model(path, device):
+    """A CLIP (fp32, eval) from its weights file."""
+    return clip.load(os.path.basename(path), path=path).to(device).eval()
+
+
+def build_policy(args, device, files):
+    student = load_clip_model(files["-a"], device)
     if args.resolution is not None and args.resolution != student.visual.input_resolution:
         raise ValueError(
             f"--resolution {args.resolution} differs from the input size {student.visual.input_resolution} of the "
@@ -46,22 +85,23 @@ def build_policy(args, device):
     n_ctx = len(ctx_init.split(" ")) if ctx_init else args.n_ctx
     init_ctx = None
     if args.load:
-        init_ctx = load_coop_context(args.load, n_ctx, student.ln_final.weight.shape[0]).to(device)
+        init_ctx = load_coop_context(files["--load"], n_ctx, student.ln_final.weight.shape[0]).to(device)
     return PromptPolicy(student, n_ctx, ctx_init, init_ctx, args.class_chunk)
 
 
-def build_reward(args, device):
-    if not args.method.startswith("rlcf"):
+def build_reward(args, device, files=None):
+    flags = reward_names(args)
+    if not flags:
         return None
+    names = [name for _, name in flags]
+    weights = None
     if args.multiple_reward_models:
-        names = args.reward_archs or list(REFERENCE_MULTIPLE)
         if args.weighted_scores:
             weights = normalised_weights(names, args.reward_weights)
         else:
             weights = [1.0 / len(names)] * len(names)
-    else:
-        names, weights = [args.reward_arch], None
-    models = [load_clip_model(name, device) for name in names]
+    files = files or {flag: clip_file(name, flag) for flag, name in flags}
+    models = [load_clip_model(files[flag], device) for flag, _ in flags]
     print(f"CLIPRewards: {names}, weights {weights}, sample_k {args.sample_k}, reward_process {args.reward_process}, "
           f"process_batch {args.process_batch}, reward_amplify {args.reward_amplify}")
     return CLIPReward(models, weights, args.clipscore_weight, args.sample_k, bool(args.reward_process),
@@ -76,13 +116,31 @@ def peak_memory_line(device):
     return f"The maximum resident memory of this program is {gb:.2f} GB"
 
 
-def run_set(args, set_id, name, root, policy, reward, scaler, amp, device):
+@dataclass
+class TestSet:
+    """A test set, read and checked before any image is adapted to."""
+
+    set_id: str
+    name: str
+    items: list
+    classnames: list
+    steps: int
+    fine: bool
+
+
+def prepare_set(args, set_id, name, root):
     items, classnames = load_test_set(name, root)
     fine = is_fine_grained(name)
     steps = steps_for(args, fine)
-    if reward is not None and steps > 0 and args.sample_k > len(classnames):
+    if args.method.startswith("rlcf") and steps > 0 and args.sample_k > len(classnames):
         raise ValueError(f"--sample_k {args.sample_k} is more than the {len(classnames)} classes of {set_id} ({name}): "
                          f"use --sample_k {len(classnames)} or less")
+    return TestSet(set_id, name, items, classnames, steps, fine)
+
+
+def run_set(args, test_set, policy, reward, scaler, amp, device):
+    set_id, name, items, classnames = test_set.set_id, test_set.name, test_set.items, test_set.classnames
+    fine, steps = test_set.fine, test_set.steps
     print(f"evaluating: {set_id} ({name}, {len(classnames)} classes, {steps} steps)")
     tokenized = policy.start_dataset(classnames)
     if reward is not None:
@@ -142,6 +200,10 @@ def run(args, sets, ranks):
             "--momentum_update 1 carries the adapted image encoder from one image to the next in the run's "
             "order, which one process alone has: run tta.py without torchrun (NPROC=1)"
         )
+    # everything the run reads is checked before the first image: weights, earlier runs, test sets
+    files = weights_files(args)
+    record = TTARecord(args, files)
+    record.check()
     main_process = distributed.is_main_process()
     if main_process:
         os.makedirs(args.output, exist_ok=True)
@@ -150,6 +212,8 @@ def run(args, sets, ranks):
         print(f"Command: {' '.join(sys.argv)}\n{vars(args)}")
         if ranks > 1:
             print(f"torchrun: {ranks} processes, each adapting to 1/{ranks} of the images (rank 0 writes the log and results)")
+        test_sets = [prepare_set(args, set_id, name, root) for set_id, name, root in sets]
+        record.check_sets(test_sets)
         if main_process:
             with open(os.path.join(args.output, "hparams_train.json"), "w") as f:
                 json.dump(vars(args), f, indent=4, sort_keys=True)
@@ -159,15 +223,39 @@ def run(args, sets, ranks):
         if args.prec == "amp" and not amp:
             print("PREC amp needs CUDA: running in fp32 on cpu")
         scaler = torch.amp.GradScaler(device.type, init_scale=1000) if amp else None
-        policy = build_policy(args, device)
-        reward = build_reward(args, device)
-        results = []
-        for set_id, name, root in sets:
-            top1, top5 = run_set(args, set_id, name, root, policy, reward, scaler, amp, device)
-            results.append((set_id, name, top1, top5))
+        policy = reward = None
+        if any(record.finished(t.set_id) is None for t in test_sets):  # else every set is kept: nothing to build
+            policy = build_policy(args, device, files)
+            reward = build_reward(args, device, files)
+        record.start()
+        results = run_sets(args, test_sets, record, policy, reward, scaler, amp, device)
+        record.finish()
         if main_process:
-            table = write_results(args.output, args.method, results)
-            print(f"======== Result Summary ========\n{args.output}\n{table}")
+            print(f"======== Result Summary ========\n{args.output}\n{results_table(args.method, results)}")
         return results
     finally:
         restore_stdout()
+
+
+def run_sets(args, test_sets, record, policy, reward, scaler, amp, device):
+    """Every set in order; a set an earlier run of this command finished is kept. results.json and
+    the table are written after each set, so a stopped run keeps the sets it finished."""
+    results = []
+    for test_set in test_sets:
+        done = record.finished(test_set.set_id)
+        if done is not None:
+            print(f"=> {test_set.set_id}: finished by an earlier run of this command (@1 {done[0]} / @5 {done[1]}): kept")
+            top1, top5 = done
+        else:
+            try:
+                top1, top5 = run_set(args, test_set, policy, reward, scaler, amp, device)
+            except KeyboardInterrupt:
+                kept = ", ".join(r[0] for r in results) or "none"
+                print(f"Interrupted during set {test_set.set_id}: the finished sets ({kept}) are kept in "
+                      f"{args.output}/results.json; rerun the same command to run the others")
+                raise
+            record.finish_set(test_set, top1, top5)
+        results.append((test_set.set_id, test_set.name, top1, top5))
+        if distributed.is_main_process():
+            write_results(args.output, args.method, results)
+    return results

@@ -4,6 +4,7 @@ The private attribute names (``_impath``, ``_label``, ...) are those of Dassl, s
 caches pickled by the reference code (``dassl.data.datasets.base_dataset.Datum``) load into
 this class through ``engine.utils.load_pickle`` (the allow-listed unpickler).
 """
+import numbers
 import os
 import os.path as osp
 import random
@@ -68,6 +69,7 @@ class DatasetBase:
 
     dataset_dir = ""  # folder of the data set under DATASET.ROOT
     domains = []  # names of all domains (domain adaptation / generalisation data sets)
+    label_source = ""  # the file the labels come from (named in label errors)
 
     def __init__(self, train_x=None, train_u=None, val=None, test=None):
         self._train_x = train_x  # labelled training data
@@ -75,7 +77,38 @@ class DatasetBase:
         self._val = val  # validation data (optional)
         self._test = test
         self._num_classes = self.get_num_classes(train_x)
+        self.check_labels()
         self._lab2cname, self._classnames = self.get_lab2cname(train_x)
+
+    def check_labels(self):
+        """Every label an integer in 0..num_classes-1, every train label present, one class name per
+        label in each split: a bad label stops the build with the item and the file named."""
+        where = f' (labels from "{self.label_source}")' if self.label_source else ""
+        name = type(self).__name__
+        for split, items in (("train_x", self._train_x), ("val", self._val), ("test", self._test)):
+            first = {}  # label -> its first item in this split
+            for item in items or ():
+                label = item.label
+                if not isinstance(label, numbers.Integral) or isinstance(label, bool) or not 0 <= label < self._num_classes:
+                    raise ValueError(
+                        f'{name}: the {split} image "{item.impath}" has label {label!r}, outside the {self._num_classes} '
+                        f"classes of the training set (labels 0..{self._num_classes - 1}){where}. Such an image is "
+                        "always counted as a miss: fix its label, or add training images of its class."
+                    )
+                seen = first.setdefault(label, item)
+                if seen.classname != item.classname:
+                    raise ValueError(
+                        f'{name}: label {label} has two class names in {split}: "{seen.classname}" ("{seen.impath}") and '
+                        f'"{item.classname}" ("{item.impath}"){where}. A label has one class name: fix one of them.'
+                    )
+            if split == "train_x":
+                missing = sorted(set(range(self._num_classes)) - set(first))
+                if missing:
+                    raise ValueError(
+                        f"{name}: no training image has label(s) {missing[:10]}{' ...' if len(missing) > 10 else ''}"
+                        f"{where}, but the model gets one class per label up to the largest ({self._num_classes - 1}). "
+                        "Labels must run 0..N-1 with training images for each: renumber them or add the images."
+                    )
 
     @property
     def train_x(self):
@@ -117,8 +150,9 @@ class DatasetBase:
 
     @staticmethod
     def get_lab2cname(data_source):
-        """Label -> class name, and the class names in ascending label order."""
-        mapping = {label: classname for label, classname in {(item.label, item.classname) for item in data_source}}
+        """Label -> class name, and the class names in ascending label order (one name per label:
+        check_labels)."""
+        mapping = {item.label: item.classname for item in data_source}
         classnames = [mapping[label] for label in sorted(mapping)]
         return mapping, classnames
 
