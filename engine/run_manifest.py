@@ -20,6 +20,7 @@ the checkpoints evaluated. Two runs with equal entries compute the same thing.
 """
 import hashlib
 import json
+import os
 import os.path as osp
 
 MANIFEST_NAME = "run.json"
@@ -70,10 +71,24 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
+def sha256_folder(folder):
+    """sha256 over a folder's files: relative path and content hash of each, in sorted order."""
+    digest = hashlib.sha256()
+    for parent, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            path = osp.join(parent, name)
+            digest.update(f"{osp.relpath(path, folder)}\t{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
+
+
 def file_fingerprint(path):
-    """{"file": absolute path, "sha256": content hash (None when the file is missing)}."""
+    """{"file": absolute path, "sha256": content hash} of a weights file or model folder; a hub name
+    (openclip:..., hf:...) or a missing path has no content here (None)."""
+    if not osp.exists(path):
+        return {"file": path, "sha256": None}
     path = osp.abspath(path)
-    return {"file": path, "sha256": sha256_file(path) if osp.isfile(path) else None}
+    return {"file": path, "sha256": sha256_folder(path) if osp.isdir(path) else sha256_file(path)}
 
 
 def weights_fingerprint(files):

@@ -194,3 +194,17 @@ def test_parse_test_res_refuses_runs_of_other_experiments(tmp_path, finished, pe
     assert f'{runs}/seed2: another config (INPUT.INTERPOLATION "bilinear" vs "bicubic")' in err
     assert f"{runs}/seed3: trainer ZeroshotCLIP, the others CoOp" in err
     assert f"{runs}/seed4: data set EuroSAT, the others OxfordPets" in err
+
+
+def test_a_model_folder_is_fingerprinted_by_its_files(tmp_path):
+    from engine.run_manifest import file_fingerprint
+
+    folder = tmp_path / "hf_clip"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"weights-1")
+    first = file_fingerprint(str(folder))
+    assert first["sha256"] is not None and first == file_fingerprint(str(folder))
+    (folder / "model.safetensors").write_bytes(b"weights-2")
+    assert file_fingerprint(str(folder))["sha256"] != first["sha256"]
+    assert file_fingerprint("hf:org/repo") == {"file": "hf:org/repo", "sha256": None}

@@ -223,7 +223,7 @@ def test_every_set_and_model_is_checked_before_the_first_image(tmp_path, data, t
     with pytest.raises(ValueError, match=r"holds the results.json of a tta.py run without run.json"):
         main([data, "--method", "tpt", "--test_sets", "A", "-a", tiny_vit_path, "--output", str(earlier), *FEW])
     missing = tmp_path / "missing.pt"
-    with pytest.raises(FileNotFoundError, match=rf'--reward_arch "{missing}" is neither a weights file nor a CLIP '
+    with pytest.raises(FileNotFoundError, match=rf'--reward_arch "{missing}" is neither a weights file or folder nor a CLIP '
                                                 r"release name \(RN50, .*\): check the path"):
         main([data, "--method", "rlcf-prompt", "--test_sets", "A", "-a", tiny_vit_path, "--reward_arch", str(missing),
               "--output", str(tmp_path / "other"), *FEW])

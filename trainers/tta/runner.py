@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 
 import clip
+from clip import hf_layout, openclip_layout
 from engine import distributed
 from engine.utils import set_random_seed, setup_logger
 from engine.utils.logger import restore_stdout
@@ -24,13 +25,14 @@ from .views import ViewBuilder
 
 
 def clip_file(value, flag):
-    """The weights file of a CLIP argument (``flag`` names it in errors): an existing file, or the
-    file of a release name (downloaded into the cache when it is missing there)."""
-    if os.path.isfile(value):
+    """The weights of a CLIP argument (``flag`` names it in errors): an existing file or model folder,
+    an OpenCLIP / Hugging Face hub name (read when the model is built), or the file of a release name
+    (downloaded into the cache when it is missing there)."""
+    if os.path.exists(value) or value.startswith((openclip_layout.PREFIX, hf_layout.PREFIX)):
         return value
     if value not in clip.MODELS:
         raise FileNotFoundError(
-            f'{flag} "{value}" is neither a weights file nor a CLIP release name ({", ".join(clip.available_models())}): '
+            f'{flag} "{value}" is neither a weights file or folder nor a CLIP release name ({", ".join(clip.available_models())}): '
             f"check the path, or give {flag} a release name"
         )
     url, cache = clip.MODELS[value], clip.default_cache_dir()
@@ -64,9 +66,11 @@ def weights_files(args):
     return files
 
 
-def load_clip_model(path, device):
-    """A CLIP (fp32, eval) from its weights file."""
-    return clip.load(os.path.basename(path), path=path).to(device).eval()
+def load_clip_model(weights, device):
+    """A CLIP (fp32, eval) from its weights file or folder, or by hub name."""
+    if os.path.exists(weights):
+        return clip.load(os.path.basename(weights), path=weights).to(device).eval()
+    return clip.load(weights).to(device).eval()
 
 
 def build_policy(args, device, files):
