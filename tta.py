@@ -8,7 +8,7 @@ See README.md, section "Test-time adaptation (TPT, RLCF)".
 import sys
 
 from engine.utils.faults import run_command
-from trainers.tta.runner import main
+from tta.classification.runner import main
 
 if __name__ == "__main__":
     # a user error: its message alone (TEXTREFINER_DEBUG=1 for the traceback); Ctrl-C: 130, the

@@ -27,10 +27,10 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.clips import SHAPES, student_clip, teacher_clip  # noqa: E402
-from trainers.tta.adapt import Adapter  # noqa: E402
-from trainers.tta.policy import PromptPolicy, VisualPolicy  # noqa: E402
-from trainers.tta.rewards import CLIPReward  # noqa: E402
-from trainers.tta.views import ViewBuilder  # noqa: E402
+from tta.classification.adapt import Adapter  # noqa: E402
+from tta.classification.policy import PromptPolicy, VisualPolicy  # noqa: E402
+from tta.core.rewards import CLIPReward  # noqa: E402
+from tta.classification.views import ViewBuilder  # noqa: E402
 
 CASES = ("views", "tpt", "rlcf-prompt", "rlcf-tune", "memory-1000", "memory-1000-chunked")
 WORDS = ["tench", "goldfish", "great white shark", "tiger shark", "hammerhead shark", "electric ray", "stingray"]

@@ -15,9 +15,9 @@ from engine.utils import load_checkpoint
 from tools.tiny_clip import tiny_clip_model
 from trainers.gpa import PromptAverager
 from trainers.ivlp import IVLPCLIP
-from trainers.tta.adapt import Adapter
-from trainers.tta.policy import PromptPolicy
-from trainers.tta.rewards import CLIPReward
+from tta.classification.adapt import Adapter
+from tta.classification.policy import PromptPolicy
+from tta.core.rewards import CLIPReward
 
 NAMES = ["cat", "dog", "sea lion"]
 

@@ -12,7 +12,7 @@ import train
 from lpclip import linear_probe
 from tests.image_folder_data import make_image_folder
 from tests.tta_fixtures import one_thread  # noqa: F401  (autouse: one torch thread)
-from trainers.tta.runner import main as tta_main
+from tta.classification.runner import main as tta_main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "configs/datasets/imagefolder.yaml")

@@ -25,7 +25,7 @@ from reference_files import dassl_modules, forget_dassl
 from tools.synthetic_data import make_dataset
 from tools.tiny_clip import save_tiny_clip
 from trainers.taskres import load_enhanced_projection
-from trainers.tta.policy import load_coop_context
+from tta.classification.policy import load_coop_context
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -141,7 +141,7 @@ def test_prompt_learners_on_other_widths(tmp_path, pets_root, large_shaped_clip,
 
 def test_tta_student_and_reward_of_other_layouts(tmp_path, clips):
     from tests.image_folder_data import make_image_folder
-    from trainers.tta.runner import main as tta_main
+    from tta.classification.runner import main as tta_main
 
     folder = make_image_folder(tmp_path / "birds", ("owl", "wren", "jay"), images=4, splits={"test": 2})
     out = str(tmp_path / "tta")

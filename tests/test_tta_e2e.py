@@ -10,8 +10,8 @@ import torch
 
 import train
 from tools.synthetic_data import make_dataset
-from trainers.tta.policy import PromptPolicy, load_coop_context
-from trainers.tta.runner import main
+from tta.classification.policy import PromptPolicy, load_coop_context
+from tta.classification.runner import main
 from tests.tta_fixtures import one_thread  # noqa: F401  (autouse: one torch thread)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -112,7 +112,7 @@ def test_two_processes_adapt_to_each_image_once_with_the_results_of_one(tmp_path
 
 def test_momentum_needs_one_process(monkeypatch, tmp_path):
     from engine import distributed
-    from trainers.tta import runner
+    from tta.classification import runner
 
     monkeypatch.setattr(distributed, "is_main_process", lambda: False)  # nothing written
     parser = runner.build_parser()
@@ -143,8 +143,8 @@ def test_too_many_candidates_fail_clearly(tmp_path, data, tiny_vit_path, tiny_te
 
 
 def test_rlcf_s_builds_weighted_reward_models(data, tiny_vit_path, tiny_teacher_path):
-    from trainers.tta.cli import build_parser, check_args
-    from trainers.tta.runner import build_reward
+    from tta.classification.cli import build_parser, check_args
+    from tta.classification.runner import build_reward
 
     parser = build_parser()
     argv = [data, "--method", "rlcf-tune", "--multiple_reward_models", "1",
@@ -159,7 +159,7 @@ def test_rlcf_s_builds_weighted_reward_models(data, tiny_vit_path, tiny_teacher_
 def test_imagenet_needs_only_its_val_folder(tmp_path):
     import shutil
 
-    from trainers.tta.data import load_test_set
+    from tta.classification.data import load_test_set
 
     info = make_dataset("ImageNet", str(tmp_path), num_classes=3, images_per_class=4, seed=0)
     shutil.rmtree(os.path.join(info["dataset_dir"], "images", "train"))
@@ -173,7 +173,7 @@ def test_imagenet_needs_only_its_val_folder(tmp_path):
 CTRL_C_RUNNER = """
 import os, runpy, sys
 sys.path.insert(0, os.getcwd())
-from trainers.tta import runner
+from tta.classification import runner
 original, calls, stop = runner.evaluate_set, [0], int(os.environ["STOP_AT_SET"])
 def evaluate_set(adapter, loader, device, print_freq=500):
     calls[0] += 1

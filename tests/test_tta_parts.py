@@ -10,10 +10,10 @@ from PIL import Image
 import clip
 from engine.data.transforms import CenterCrop, Compose, Normalize, Resize, ToTensor
 from tools.tiny_clip import tiny_clip_model
-from trainers.tta.adapt import Adapter, marginal_entropy, reward_loss, select_confident
-from trainers.tta.policy import PromptPolicy, VisualPolicy
-from trainers.tta.rewards import CLIPReward, normalised_weights
-from trainers.tta.views import CLIP_MEAN, CLIP_STD, ViewBuilder
+from tta.classification.adapt import Adapter, marginal_entropy, reward_loss, select_confident
+from tta.classification.policy import PromptPolicy, VisualPolicy
+from tta.core.rewards import CLIPReward, normalised_weights
+from tta.classification.views import CLIP_MEAN, CLIP_STD, ViewBuilder
 from tests.tta_fixtures import one_thread  # noqa: F401  (autouse: one torch thread)
 
 NAMES = ["cat", "golden retriever", "sea_lion", "tench", "red fox"]
@@ -298,7 +298,7 @@ def test_image_encoder_one_update_equals_recomputation(views):
 
 
 def test_results_table_in_rlcf_layout():
-    from trainers.tta.results import results_table
+    from tta.classification.results import results_table
 
     results = [("K", "ImageNetSketch", 40.0, 60.0), ("I", "ImageNet", 70.0, 90.0), ("A", "ImageNetA", 50.0, 70.0),
                ("DTD", "DescribableTextures", 30.0, 50.0), ("Pets", "OxfordPets", 80.0, 95.0)]
@@ -322,7 +322,7 @@ def test_autocast_path_runs_chunked_and_visual(views, visual):
 
 
 def test_views_loader_shards_the_seeded_order_among_processes(monkeypatch):
-    import trainers.tta.data as tta_data
+    import tta.classification.data as tta_data
 
     class IndexOnly(torch.utils.data.Dataset):  # item i -> i (no image is read)
         def __init__(self, items, builder):

@@ -1,49 +1,25 @@
 """tta.py's main: build the student, the reward CLIP(s) and the views, then adapt on every test set."""
 import json
 import os
-import resource
 import sys
 import time
 from dataclasses import dataclass
 
 import torch
 
-import clip
-from clip import hf_layout, openclip_layout
 from engine import distributed
 from engine.utils import set_random_seed, setup_logger
 from engine.utils.logger import restore_stdout
+from tta.core.models import clip_file, load_clip_model, peak_memory_line
+from tta.core.record import TTARecord
+from tta.core.rewards import REFERENCE_MULTIPLE, CLIPReward, normalised_weights
 
 from .adapt import Adapter, evaluate_set
 from .cli import build_parser, check_args, steps_for
 from .data import is_fine_grained, load_test_set, parse_test_sets, views_loader
 from .policy import PromptPolicy, VisualPolicy, coop_checkpoint_file, load_coop_context
-from .record import TTARecord
 from .results import results_table, write_results
-from .rewards import REFERENCE_MULTIPLE, CLIPReward, normalised_weights
 from .views import ViewBuilder
-
-
-def clip_file(value, flag):
-    """The weights of a CLIP argument (``flag`` names it in errors): an existing file or model folder,
-    an OpenCLIP / Hugging Face hub name (read when the model is built), or the file of a release name
-    (downloaded into the cache when it is missing there)."""
-    if os.path.exists(value) or value.startswith((openclip_layout.PREFIX, hf_layout.PREFIX)):
-        return value
-    if value not in clip.MODELS:
-        raise FileNotFoundError(
-            f'{flag} "{value}" is neither a weights file or folder nor a CLIP release name ({", ".join(clip.available_models())}): '
-            f"check the path, or give {flag} a release name"
-        )
-    url, cache = clip.MODELS[value], clip.default_cache_dir()
-    try:
-        return clip.resolve_model_file(value)
-    except FileNotFoundError as e:
-        raise FileNotFoundError(
-            f'The weights of {flag} {value} are not in "{cache}" and cannot be downloaded ({e.__context__ or e}): download '
-            f"{url} into that folder (CLIP_CACHE_DIR sets it), or give a local weights file: {flag} /path/to/"
-            f"{os.path.basename(url)}"
-        ) from None
 
 
 def reward_names(args):
@@ -64,13 +40,6 @@ def weights_files(args):
         if not os.path.isfile(files["--load"]):
             raise FileNotFoundError(f'--load "{args.load}": no such CoOp checkpoint file or train.py output folder')
     return files
-
-
-def load_clip_model(weights, device):
-    """A CLIP (fp32, eval) from its weights file or folder, or by hub name."""
-    if os.path.exists(weights):
-        return clip.load(os.path.basename(weights), path=weights).to(device).eval()
-    return clip.load(weights).to(device).eval()
 
 
 def build_policy(args, device, files):
@@ -110,14 +79,6 @@ def build_reward(args, device, files=None):
           f"process_batch {args.process_batch}, reward_amplify {args.reward_amplify}")
     return CLIPReward(models, weights, args.clipscore_weight, args.sample_k, bool(args.reward_process),
                       bool(args.process_batch), bool(args.reward_amplify))
-
-
-def peak_memory_line(device):
-    if device.type == "cuda":
-        gb = torch.cuda.max_memory_allocated(device) / 1024**3
-        return f"The maximum GPU memory occupied by this program is {gb:.2f} GB"
-    gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
-    return f"The maximum resident memory of this program is {gb:.2f} GB"
 
 
 @dataclass

@@ -20,7 +20,7 @@ from engine.config import CfgNode
 from engine.utils import load_checkpoint
 from trainers.coop import PromptLearner, TextEncoder
 
-from .rewards import TEXT_CHUNK, unit
+from tta.core.rewards import TEXT_CHUNK, unit
 
 BN_MODES = ("train", "eval")
 

@@ -1,0 +1,1 @@
+"""What the test-time adaptation tasks share: model loading, reward CLIPs, the run record."""
