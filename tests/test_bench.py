@@ -30,6 +30,7 @@ def test_every_benchmark_is_listed():
     assert sorted(scripts) == sorted(PRINTS), "a benchmark without its expected output here, or one that is gone"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODULES)
 def test_benchmark_imports_and_its_smallest_mode_runs(name):
     module = importlib.import_module(f"bench.{name}")

@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from tools.synthetic_data import make_dataset
@@ -25,6 +26,7 @@ def _accuracy(path):
     return float(re.findall(r"\* accuracy: ([\d.]+)%", path.read_text())[-1])
 
 
+@pytest.mark.slow
 def test_base2new_scripts_and_table(tmp_path, tiny_vit_path):
     info = make_dataset("OxfordPets", str(tmp_path / "data"), num_classes=4, images_per_class=5, seed=0)
     new_test = sum(info["counts"]["test"][2:])  # labels 2, 3: the new half

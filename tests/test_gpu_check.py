@@ -1,5 +1,6 @@
 """The GPU check's logic on the CPU (bench/gpu_check.py): its quick mode end to end, the exit
 status without CUDA, and that a device difference or a non-finite loss makes a FAIL line."""
+import pytest
 import torch
 
 import bench.gpu_check as gpu_check
@@ -12,6 +13,7 @@ def test_without_cuda_it_says_so_and_exits_2(monkeypatch, capsys):
     assert "The GPU check needs a CUDA machine" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cpu_quick_mode_prints_one_line_per_check(tmp_path, capsys):
     status = gpu_check.main(["--device", "cpu", "--quick", "--trainers", "CoOp", "ZeroshotCLIP", "--steps", "2",
                              "--keep", str(tmp_path)])

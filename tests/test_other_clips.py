@@ -298,6 +298,7 @@ def test_hf_names_fetch_config_and_weights(tmp_path, monkeypatch):
     assert loaded.visual.transformer.resblocks[0].attn.num_heads == 4
 
 
+@pytest.mark.slow
 def test_train_py_reads_an_openclip_name_from_the_hub_cache(tmp_path, pets_root):
     """The user path offline: train.py with MODEL.BACKBONE.NAME openclip:ARCH/TAG, the files already in
     huggingface_hub's cache (as a first online run leaves them), HF_HUB_OFFLINE=1."""

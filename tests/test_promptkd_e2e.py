@@ -47,6 +47,7 @@ def setup(tmp_path_factory, tiny_vit_path, tiny_teacher_path):
     return dict(tmp=tmp, info=info, dtd=dtd, env=env, opts=opts, teacher=teacher, src_dir=src_dir, kd_opts=kd_opts)
 
 
+@pytest.mark.slow
 def test_promptsrc_teacher_checkpoint_and_new_class_test(setup):
     ckpt = torch.load(setup["teacher"], weights_only=True)
     assert set(ckpt["state_dict"]) == {  # prompts only: the frozen CLIP is not stored
@@ -102,6 +103,7 @@ def test_base2novel_distillation(setup, trainer, script_dir, shots):
     assert row.split()[1:3] == [f"{base:.2f}", f"{new:.2f}"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trainer, script_dir", [("PromptKD", "promptkd"), ("TextRefiner", "textrefiner_promptkd")])
 def test_cross_dataset_distillation_uses_all_classes(setup, trainer, script_dir):
     env = dict(setup["env"], TEACHER=str(setup["teacher"]), SHOTS="0")
@@ -112,6 +114,7 @@ def test_cross_dataset_distillation_uses_all_classes(setup, trainer, script_dir)
     assert [r[:2] for r in _results(log)] == [("val", all_test), ("val", all_test), ("test", all_test)]
 
 
+@pytest.mark.slow
 def test_missing_teacher_is_one_clear_error(setup):
     env = dict(setup["env"], OUTPUT=str(setup["tmp"] / "output_missing"))
     res = subprocess.run(["bash", "scripts/promptkd/base2new_train.sh", "oxford_pets", "1", *setup["kd_opts"]],

@@ -76,6 +76,7 @@ def whole(tmp_path_factory, pets_root, tiny_vit_path):
     return out
 
 
+@pytest.mark.slow
 def test_killed_and_interrupted_run_ends_identical_to_uninterrupted(tmp_path, pets_root, tiny_vit_path, whole):
 
     broken = str(tmp_path / "broken")

@@ -93,6 +93,7 @@ def test_every_checkpoint_entry_point_refuses_and_resume_does_not_fall_back(tmp_
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_train_py_refuses_a_model_dir_checkpoint_that_runs_code(tmp_path, pets_root, tiny_vit_path):
     marker = tmp_path / "marker"
     model_dir = tmp_path / "downloaded"

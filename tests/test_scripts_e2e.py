@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from tests.test_resume_exact import _assert_same_tensors
@@ -50,6 +51,7 @@ def _results(run_dir):
         return json.load(f)
 
 
+@pytest.mark.slow
 def test_base2new_scripts_and_table(tmp_path, tiny_vit_path):
     data = tmp_path / "data"
     info = make_dataset("OxfordPets", str(data), num_classes=6, images_per_class=10, seed=0)

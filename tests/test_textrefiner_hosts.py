@@ -108,6 +108,7 @@ def _run(cmd, env):
     return res.stdout
 
 
+@pytest.mark.slow
 def test_hosts_through_the_scripts(tmp_path, tiny_vit_path):
     """TextRefiner on each new host: train -> test -> one side-by-side table (the MaPLe and IVLP
     scripts call the same two runs.sh functions with their own trainer)."""

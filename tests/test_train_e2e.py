@@ -91,6 +91,7 @@ def test_interrupted_run_resumes_from_last_checkpoint(tmp_path, pets_root, tiny_
     assert "epoch [2/2]" in second and "epoch [1/2]" not in second and "Finish training" in second
 
 
+@pytest.mark.slow
 def test_cli_errors_are_clear(tmp_path, pets_root, tiny_vit_path):
     def run(*argv):
         return subprocess.run([sys.executable, "train.py", *argv], cwd=REPO, capture_output=True, text=True)

@@ -189,6 +189,7 @@ runpy.run_path("tta.py", run_name="__main__")
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_sets_and_the_same_command_runs_the_rest(tmp_path, data, tiny_vit_path, capsys):
     def argv(out, *extra):
         return [data, "--method", "tpt", "--test_sets", "A/DTD", "-a", tiny_vit_path, "--output", str(out), *FEW, *extra]

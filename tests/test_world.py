@@ -109,6 +109,7 @@ def test_world_datasets_layout_splits_and_base_new(tmp_path, capsys):
         data.write_world(str(tmp_path), ["world_cats"])
 
 
+@pytest.mark.slow
 def test_pretrain_command_caches_and_loads_through_build_model(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(pretrain.CACHE_ENV, str(tmp_path / "cache"))
     argv = ["--steps", "2", "--batch-size", "8"]

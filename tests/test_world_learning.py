@@ -44,6 +44,7 @@ def test_coop_learns_beyond_zero_shot_on_base_classes(tmp_path, small_world_clip
     assert min(coop) > zero_shot and gain > max(5.0, 3 * noise), (zero_shot, coop)
 
 
+@pytest.mark.slow
 def test_first_command_reduced_installs_expands_the_shipped_clip_prints_the_table_and_draws_the_plot(tmp_path):
     """`bash scripts/demo.sh`, the README's first command, on one data set, one seed, 2 shots, 1 epoch:
     the install step, the shipped world CLIP expanded into an empty cache, the trainings, the table

@@ -43,6 +43,7 @@ def test_shipped_file_is_small_of_the_defaults_and_holds_no_pickle():
     assert shipped.ids.tolist() == pretrain.world_token_ids().tolist()
 
 
+@pytest.mark.slow
 def test_default_world_clip_is_the_shipped_one_expanded_with_its_digest(cache, capsys):
     start = time.perf_counter()
     assert pretrain.main([]) == 0
@@ -72,6 +73,7 @@ def test_default_world_clip_is_the_shipped_one_expanded_with_its_digest(cache, c
         pretrain.main([])
 
 
+@pytest.mark.slow
 def test_expansion_does_not_depend_on_the_cpu_vector_units():
     """torch draws its initial values differently without AVX2 (ATEN_CPU_CAPABILITY=default, as on
     an ARM CPU); the rows the expansion rebuilds come from exact integer and power-of-two arithmetic."""
@@ -87,6 +89,7 @@ def test_expansion_does_not_depend_on_the_cpu_vector_units():
     assert "DEFAULT" in digests and set(digests.values()) == {pretrain.read_shipped().digest}, digests
 
 
+@pytest.mark.slow
 def test_rows_rebuilt_from_the_seed_change_no_world_text_feature(cache):
     """The expansion rebuilds the token rows no world caption or class prompt uses: their values
     cannot change a world result (the rows a world text looks up are all shipped)."""
@@ -105,6 +108,7 @@ def test_rows_rebuilt_from_the_seed_change_no_world_text_feature(cache):
         assert not torch.equal(model.token_embedding.weight, other.token_embedding.weight)
 
 
+@pytest.mark.slow
 def test_pretrain_writes_the_compact_file_that_expands_to_it(cache, tmp_path, capsys, monkeypatch):
     out = tmp_path / "small.safetensors"
     assert pretrain.main(["--steps", "2", "--batch-size", "8", "--write-shipped", str(out)]) == 0
