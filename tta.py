@@ -3,7 +3,7 @@
     python tta.py --method rlcf-prompt --root DATA --test_sets A/V/R/K/I -a ViT-B/16 --reward_arch ViT-L/14 \
         --load COOP_CHECKPOINT --output output/rlcf_prompt
 
-See README.md, section "Test-time adaptation (TPT, RLCF)".
+See docs/TTA.md.
 """
 import sys
 

@@ -14,7 +14,7 @@ from .fewshot import load_or_sample_fewshot
 from .released_files import where_to_get
 from .splits import check_subsample, distillation_splits, read_split, save_split
 
-LAYOUT_DOC = "docs/DATASETS.md (README.md, section Datasets)"
+LAYOUT_DOC = "docs/DATASETS.md"
 
 
 def dataset_folder(cfg, folder, name):

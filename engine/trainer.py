@@ -1,6 +1,6 @@
 """Trainer life cycle with Dassl's names: TrainerBase, SimpleTrainer, TrainerX, build_trainer.
 
-The life cycle, log lines, checkpoint names and resume rules are Dassl's (see README).
+The life cycle, log lines, checkpoint names and resume rules are Dassl's (docs/ENGINE.md).
 Trainers customise through small hooks (build_model, forward_backward, model_inference,
 checkpoint_state / restore_state) instead of copying the loop. The engine owns the update:
 ``forward_backward`` computes the loss under ``autocast()`` and calls
@@ -136,7 +136,7 @@ class TrainerBase:
 
     # ----- saving / loading ---------------------------------------------------------
     def run_state(self):
-        """What a resumed run needs besides the models: RNG states and the loss scaler (see README "Resume guarantees").
+        """What a resumed run needs besides the models: RNG states and the loss scaler (docs/ENGINE.md, "Resume guarantees").
 
         Under torchrun every rank's RNG states are gathered (``rank_rng_states``; collective: all
         ranks call this), so a resumed multi-process run continues each rank's draws.

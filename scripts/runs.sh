@@ -2,7 +2,7 @@
 #
 # Environment: DATA (data root, default ./data), OUTPUT (output root, default output),
 # CFG, SHOTS, LOADEP (see each function). GPUs are chosen with CUDA_VISIBLE_DEVICES as usual;
-# NPROC=N runs train.py as N processes through torchrun (README "Multi-GPU and multi-process").
+# NPROC=N runs train.py as N processes through torchrun (docs/ENGINE.md, "Multi-GPU and multi-process").
 # Arguments after the script's own ones are passed to train.py as KEY VALUE config opts.
 # A rerun goes through train.py's rule for an output folder that holds a run: a finished run with the
 # same inputs is skipped ("Oops! The results exist at ..."), an unfinished one resumes, one made from

@@ -21,7 +21,7 @@ from tools.check_requirements import read_requirements
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND_FILES = ("README.md", "docs", "scripts", "bench", "lpclip", ".ci")
 ALWAYS = ("bench", "lpclip", os.path.join("tools", "world"))
-DEV_ONLY = {"tools.check_requirements"}  # CI's tool (README: Tests); requirements-dev.txt installs its imports
+DEV_ONLY = {"tools.check_requirements"}  # CI's tool (README: Install and tests); requirements-dev.txt installs its imports
 # imported where installed, with a fallback where not (named with the reason)
 OPTIONAL = {"instant_clip_tokenizer": "clip/tokenizer.py's faster backend, pure Python without it"}
 PYTHON_COMMAND = re.compile(r"python3?\s+(?:-m\s+([A-Za-z_][\w.]*)|([\w./-]+\.py))")

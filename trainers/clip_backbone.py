@@ -103,7 +103,7 @@ def _probe_compile(device):
 def compile_image_encoder(visual, device):
     """MODEL.BACKBONE.COMPILE: ``visual.compile()`` (in place, so parameter names and checkpoints
     do not change), or eager with one line saying why when torch.compile is unavailable here.
-    Returns whether it compiled. Compiled kernels are not bit-identical to eager ones (README)."""
+    Returns whether it compiled. Compiled kernels are not bit-identical to eager ones (docs/ENGINE.md)."""
     try:
         _probe_compile(device)
     except Exception as e:  # the compiler stack raises many types (missing compiler, backend errors)

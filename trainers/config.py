@@ -42,7 +42,7 @@ def extend_cfg(cfg):
         TEMPERATURE=1.0,
         TEACHER_NAME="ViT-L/14",  # the teacher's CLIP backbone
         TEACHER_BACKBONE_PATH="",  # a local file of the teacher's CLIP weights (else the download cache)
-        # the PromptSRC teacher checkpoint; "" = the reference's place under teacher_model/ (see README)
+        # the PromptSRC teacher checkpoint; "" = the reference's place under teacher_model/ (docs/METHODS.md)
         TEACHER_CKPT="",
     )
     extend_data_cfg(cfg)

@@ -37,7 +37,7 @@ taskres_main() {
     [ "$enhance" != none ] && run=enhanced
     if [ "$enhance" != none ] && [ ! -f "$enhance" ]; then
         echo "No enhanced base at ${enhance}: train one with scripts/taskres/enhanced_base.sh ${dataset} ${shots}" \
-             "or download the released RN50 ones (README, TaskRes)" >&2
+             "or download the released RN50 ones (docs/METHODS.md, TaskRes)" >&2
         exit 1
     fi
     for seed in ${SEEDS:-1 2 3}; do

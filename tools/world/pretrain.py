@@ -50,7 +50,7 @@ ZERO_SHOT_TEMPLATE = "a photo of a {}."
 DEFAULTS = dict(steps=3000, batch_size=128, lr=2e-3, warmup=150, weight_decay=0.05, seed=0,
                 vision_layers=2, vision_width=128, text_layers=2, text_width=64, embed_dim=64)
 SHIPPED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "world_clip.safetensors")
-SHIPPED_NAME = "tools/world/world_clip.safetensors"  # as the README and the messages name it
+SHIPPED_NAME = "tools/world/world_clip.safetensors"  # as docs/WORLD.md and the messages name it
 
 
 def default_cache_dir():

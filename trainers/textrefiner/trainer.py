@@ -9,7 +9,7 @@ from .maple_host import TextRefinerMaPLe
 from .promptkd_host import TextRefinerPromptKD
 from .promptsrc_host import TextRefinerPromptSRC
 
-# TRAINER.TF.HOST -> the host adapter (a host is registered here, see README "Add TextRefiner ...")
+# TRAINER.TF.HOST -> the host adapter (a host is registered here, see docs/EXTENDING.md)
 HOSTS = {
     "CoOp": TextRefinerCoOp,
     "PromptKD": TextRefinerPromptKD,
