@@ -116,6 +116,30 @@ def test_the_map_comes_first_names_the_topics_and_only_files_that_exist():
     assert sorted(p for p in paths if not exists(p)) == []
 
 
+def undefined_names(section):
+    """'name (row)' for each code name of a map row (`Class`, `function`, `Class.method`) that no
+    Python file of that row defines (def, class, a module-level NAME = or a registered "Name")."""
+    problems = []
+    for row in (line for line in section.splitlines() if line.startswith("| ")):
+        tokens = re.findall(r"`([^`\s]+)`", row)
+        sources = "".join(read(os.path.join(REPO, t)) for t in tokens if t.endswith(".py") and exists(t))
+        for token in tokens:
+            if (not re.fullmatch(r"[A-Za-z_]\w*(\.\w+)?", token) or token.split(".")[0].isupper()
+                    or token.endswith((*PATH_SUFFIXES, ".json", ".txt"))):
+                continue  # a path, a file name or a config key
+            name = token.split(".")[-1]
+            if not re.search(rf'(def|class) {name}\b|^{name} =|"{name}"', sources, re.M):
+                problems.append(f"{token} ({row.split('|')[1].strip()})")
+    return problems
+
+
+def test_the_code_names_of_the_map_are_defined_in_the_files_of_their_row():
+    section = map_section()
+    assert {"TrainerX.run_epoch", "PromptTrainer.forward_backward", "refined_ce"} <= set(re.findall(r"`([^`]+)`", section))
+    assert undefined_names(section) == []
+    assert undefined_names("| step | `trainers/coop.py`: `CoOp.losses`, `CoOp.no_such_hook` |") == ["CoOp.no_such_hook (step)"]
+
+
 def test_readme_is_short_names_the_fast_subset_and_links_every_docs_page():
     text = read(README)
     assert len(text.splitlines()) <= 220
