@@ -433,7 +433,7 @@ def _missing_model_message(directory, name, model_file, names):
     import os
 
     found = sorted(os.listdir(directory)) if osp.isdir(directory) else None
-    where = f"the folder does not exist" if found is None else f"it contains {found}"
+    where = "the folder does not exist" if found is None else f"it contains {found}"
     return (
         f'Model not found at "{osp.join(directory, name, model_file)}" ({where}). '
         f"--model-dir must be the output folder of a run of this trainer, holding {names} sub-folders; "

@@ -20,8 +20,8 @@ from .clip_backbone import half_like_reference, load_clip
 from .ivlp import check_depths
 from .prompt_trainer import CheckpointKeys, PromptTrainer
 from .promptkd_teacher import load_teacher, teacher_weights_files
-from .textrefiner.alignment import FeatureAlignment
-from .textrefiner.losses import kd_loss
+from .shared.alignment import FeatureAlignment
+from .shared.distillation import kd_loss
 
 MODALS = ("base2novel", "cross")
 
