@@ -26,7 +26,8 @@ from engine.utils import set_random_seed, setup_logger
 from engine.utils.faults import run_command
 from engine.utils.logger import restore_stdout
 from engine.utils.tools import write_json_atomic
-from trainers.clip_backbone import load_clip, resolve_precision
+from engine.step import resolve_precision
+from trainers.clip_backbone import load_clip
 from trainers.config import extend_cfg
 
 from .features import FeatureCache, backbone_tag
