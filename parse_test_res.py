@@ -649,9 +649,12 @@ def main(argv=None):
             if not any(b.rows for b in blocks):
                 return 1
             if args.plot:
-                from tools.base2new_plot import plot_base2new  # matplotlib only when a plot is asked for
+                from tools import base2new_plot  # matplotlib only when a plot is asked for
 
-                plot_base2new(blocks, args.plot, args.keyword)
+                try:
+                    base2new_plot.plot_base2new(blocks, args.plot, args.keyword)
+                except base2new_plot.PlotError as err:
+                    raise ParseError(str(err)) from None
                 print(f"Wrote the plot to {args.plot}")
             return 0
         end_signal = END_TEST if args.test_log else END_TRAIN

@@ -6,6 +6,7 @@ import torch
 
 from engine import build_trainer, distributed
 from engine.config import ConfigError, get_cfg_default
+from engine.config.compat import config_dump
 from engine.rerun import RerunGuard
 from engine.trainer import trainer_class
 from engine.utils import collect_env_info, set_random_seed, setup_logger
@@ -14,7 +15,7 @@ from engine.utils.logger import log_only, restore_stdout
 
 import datasets  # noqa: F401  (registers the data sets)
 import trainers  # noqa: F401  (registers the trainers)
-from trainers.config import extend_cfg
+from trainers.config import compat_keys, extend_cfg
 
 # TextRefiner's flags and the TRAINER.TF keys they set
 TF_FLAGS = {"loss_factor": "BALANCE", "distill_factor": "DISTILL", "memory_size": "MEMORY_SIZE", "alpha": "ALPHA"}
@@ -106,7 +107,8 @@ def print_args(args, cfg):
     """The reference's argument and config dump, into log.txt (the console keeps what a user reads)."""
     lines = ["***************", "** Arguments **", "***************"]
     lines += [f"{key}: {args.__dict__[key]}" for key in sorted(args.__dict__)]
-    lines += ["************", "** Config **", "************", str(cfg)]
+    dump = config_dump(cfg, extend_cfg(get_cfg_default()), compat_keys())
+    lines += ["************", "** Config **", "************", dump]
     log_only("\n".join(lines) + "\n")
 
 

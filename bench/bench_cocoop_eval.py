@@ -22,7 +22,7 @@ from bench.clips import SHAPES, student_clip  # noqa: E402
 from engine.config import CfgNode  # noqa: E402
 from trainers.cocoop import CoCoOpCLIP  # noqa: E402
 from trainers.prompt_trainer import PromptTrainer  # noqa: E402
-from trainers.textrefiner.alignment import FeatureAlignment  # noqa: E402
+from trainers.shared.alignment import FeatureAlignment  # noqa: E402
 from trainers.textrefiner.cache import LocalCache  # noqa: E402
 from trainers.textrefiner.cocoop_host import TextRefinerCoCoOp  # noqa: E402
 from trainers.textrefiner.refiner import TextRefinerHead  # noqa: E402

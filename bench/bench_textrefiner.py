@@ -24,7 +24,7 @@ from bench.clips import SHAPES, student_clip  # noqa: E402
 from bench.reference_style import cache_write_loop, text_full_length, visual_all_layers  # noqa: E402
 from engine.config import CfgNode  # noqa: E402
 from trainers.coop import CustomCLIP  # noqa: E402
-from trainers.textrefiner.alignment import FeatureAlignment  # noqa: E402
+from trainers.shared.alignment import FeatureAlignment  # noqa: E402
 from trainers.textrefiner.cache import LocalCache  # noqa: E402
 from trainers.textrefiner.mixin import TextRefinerMixin  # noqa: E402
 from trainers.textrefiner.refiner import TextRefinerHead  # noqa: E402

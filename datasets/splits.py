@@ -13,6 +13,7 @@ from collections import defaultdict
 
 from engine.data.datasets import Datum
 from engine.utils import listdir_nohidden, write_json
+from engine.utils.tools import atomic_write
 
 SUBSAMPLE_CHOICES = ("all", "base", "new")
 SPLIT_LISTS = ("train", "val", "test")
@@ -102,9 +103,7 @@ def save_split(train, val, test, filepath, path_prefix):
         return out
 
     split = {"train": extract(train), "val": extract(val), "test": extract(test)}
-    tmp = f"{filepath}.tmp{os.getpid()}"
-    write_json(split, tmp)
-    os.replace(tmp, filepath)
+    atomic_write(filepath, lambda tmp: write_json(split, tmp))
     print(f"Saved split to {filepath}")
 
 

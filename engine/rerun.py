@@ -81,7 +81,19 @@ def _last_checkpoint(run_dir):
     return None
 
 
-class RerunGuard:
+class ManifestRecord:
+    """The run.json of ``self.folder`` (``self.manifest``), written by the main process only."""
+
+    def finish(self):
+        self.manifest["status"] = FINISHED
+        self._write()
+
+    def _write(self):
+        if distributed.is_main_process():
+            write_manifest(self.folder, self.manifest)
+
+
+class RerunGuard(ManifestRecord):
     """Decides what a train.py run does with its output folder and keeps the folder's run.json.
 
     ``check()`` before anything is built (skip or refuse), ``start(trainer)`` once the trainer is
@@ -202,11 +214,3 @@ class RerunGuard:
                   f"({ALLOW_KEY} allows it)")
             self.manifest["changes"].append({k: list(v) for k, v in self.changes.items()})
         self._write()
-
-    def finish(self):
-        self.manifest["status"] = FINISHED
-        self._write()
-
-    def _write(self):
-        if distributed.is_main_process():
-            write_manifest(self.folder, self.manifest)

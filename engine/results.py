@@ -21,7 +21,6 @@ Format (all accuracies in percent)::
 The per-epoch validation history, the best epoch and the skipped-update count are carried in every checkpoint, so
 a resumed run writes the same record as an uninterrupted one (but for the wall time).
 """
-import json
 import os.path as osp
 import platform
 import subprocess
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 
 from .run_manifest import config_digest
-from .utils.tools import write_text_atomic
+from .utils.tools import write_json_atomic
 
 RESULTS_NAME = "results.json"
 FORMAT_VERSION = 1
@@ -90,7 +89,7 @@ class RunRecord:
 
     def write(self, cfg, epochs_trained, eval_only, skipped_updates=0, untrained=False):
         fpath = osp.join(cfg.OUTPUT_DIR, RESULTS_NAME)
-        write_json_atomic(self.to_dict(cfg, epochs_trained, eval_only, skipped_updates, untrained), fpath)
+        write_json_atomic(self.to_dict(cfg, epochs_trained, eval_only, skipped_updates, untrained), fpath, indent=2, trailing_newline=True)
         print(f"Results written to {fpath}")
         return fpath
 
@@ -115,13 +114,3 @@ def _git_revision():
     if out.returncode != 0:
         return None
     return out.stdout.strip() or None
-
-
-def write_json_atomic(obj, fpath):
-    """Write JSON to a temporary name and rename it: a reader never sees half a file."""
-    write_text_atomic(fpath, json.dumps(obj, indent=2) + "\n")
-
-
-def read_results(fpath):
-    with open(fpath) as f:
-        return json.load(f)

@@ -133,10 +133,10 @@ def read_manifest(folder):
 def write_manifest(folder, manifest):
     """Write run.json (atomically)."""
     # imported here: engine.utils imports torch, and parse_test_res.py reads run.json without it
-    from .utils.tools import write_text_atomic
+    from .utils.tools import write_json_atomic
 
     path = osp.join(folder, MANIFEST_NAME)
-    write_text_atomic(path, json.dumps(manifest, indent=2) + "\n")
+    write_json_atomic(manifest, path, indent=2, trailing_newline=True)
     return path
 
 

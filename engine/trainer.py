@@ -3,8 +3,9 @@
 The life cycle, log lines, checkpoint names and resume rules are Dassl's (docs/ENGINE.md).
 Trainers customise through small hooks (build_model, forward_backward, model_inference,
 checkpoint_state / restore_state) instead of copying the loop. The engine owns the update:
-``forward_backward`` computes the loss under ``autocast()`` and calls
-``model_backward_and_update`` (GradScaler for mixed precision when ``self.scaler`` is set), and
+``forward_backward`` hands a batch's inputs and loss function to ``self.train_step``
+(engine/step.py: micro-batches, autocast, the non-finite guard, backward, GradScaler, DDP no_sync,
+the optimizers' step) in the precision the trainer declared once (``set_precision``), and
 TrainerX steps the LR schedulers once per epoch, after the last batch.
 """
 import datetime
@@ -33,7 +34,8 @@ from .utils import (
     save_checkpoint,
 )
 from .utils import checkpoint_position
-from .utils.faults import NonFiniteLossError, nonfinite_loss_message, nonfinite_parts
+from .step import Precision, TrainingStep, check_finite_loss
+from .utils.faults import NonFiniteLossError, nonfinite_loss_message
 from .utils.rng_state import capture_rng_state, offset_for_rank, restore_rng_state
 
 TRAINER_REGISTRY = Registry("TRAINER")
@@ -77,9 +79,19 @@ class TrainerBase:
         self._optims = OrderedDict()
         self._scheds = OrderedDict()
         self._writer = None
-        self.scaler = None  # the GradScaler of mixed precision (PREC amp), set by the trainer
+        self.set_precision(Precision())  # fp32 until the trainer declares its own (build_model)
         self.resume_in_epoch = None  # (batches done, epoch-start and moment RNG states) of a mid-epoch checkpoint
         self.skipped_updates = 0  # updates the GradScaler skipped (inf/NaN gradients), carried over a resume
+
+    def set_precision(self, precision):
+        """Declare the precision (engine.step.Precision) the trainer runs in: the one place it is set."""
+        self.precision = precision
+        self.train_step = TrainingStep(precision, self.report_skipped_update)
+
+    @property
+    def scaler(self):
+        """The GradScaler of PREC amp (None otherwise)."""
+        return self.precision.scaler
 
     def leave_process_group(self):
         """Release whatever holds the torchrun process group before it is destroyed (trainers
@@ -264,39 +276,20 @@ class TrainerBase:
 
     def detect_anomaly(self, loss):
         """Stop before the update on a NaN/inf loss (TrainerX.run_epoch names the step)."""
-        if not torch.isfinite(loss).all():
-            raise NonFiniteLossError()
+        check_finite_loss(loss)
 
+    # Dassl's update primitives, for a trainer that writes its own forward_backward; the trainers
+    # here run the whole step through self.train_step.run (engine/step.py)
     def model_zero_grad(self, names=None):
-        for optim in self._unique(self._optims, names):
-            optim.zero_grad()
+        self.train_step.zero_grad(self._unique(self._optims, names))
 
     def model_backward(self, loss):
-        """Back-propagate ``loss``; gradients add up until model_update (gradient accumulation).
-
-        With a GradScaler (PREC amp: the loss was computed under ``autocast()``) the loss is
-        scaled first, as detectron2's AMPTrainer; fp16 and fp32 back-propagate plainly (fp16 is
-        the reference's pure-half update).
-        """
-        if self.scaler is None:
-            self.detect_anomaly(loss)
-            loss.backward()
-        else:
-            self.scaler.scale(loss).backward()
+        """Back-propagate ``loss``; gradients add up until model_update (GradScaler under PREC amp)."""
+        self.train_step.backward(loss)
 
     def model_update(self, names=None):
         """Step every distinct optimizer once (through the GradScaler under PREC amp)."""
-        optims = self._unique(self._optims, names)
-        if self.scaler is None:
-            for optim in optims:
-                optim.step()
-            return
-        scale = self.scaler.get_scale()
-        for optim in optims:
-            self.scaler.step(optim)
-        self.scaler.update()
-        if self.scaler.get_scale() < scale:  # update() backs off exactly when step() skipped
-            self.report_skipped_update()
+        self.train_step.update(self._unique(self._optims, names))
 
     def report_skipped_update(self):
         """One log line per update the GradScaler skipped: its gradients held inf/NaN (e.g. PromptKD's
@@ -433,7 +426,7 @@ def _missing_model_message(directory, name, model_file, names):
     import os
 
     found = sorted(os.listdir(directory)) if osp.isdir(directory) else None
-    where = f"the folder does not exist" if found is None else f"it contains {found}"
+    where = "the folder does not exist" if found is None else f"it contains {found}"
     return (
         f'Model not found at "{osp.join(directory, name, model_file)}" ({where}). '
         f"--model-dir must be the output folder of a run of this trainer, holding {names} sub-folders; "
@@ -601,8 +594,8 @@ class SimpleTrainer(TrainerBase):
         return self.model(input)
 
     def autocast(self):
-        """The forward pass's precision context: autocast when a GradScaler is set (PREC amp)."""
-        return torch.autocast(device_type=self.device.type, enabled=self.scaler is not None)
+        """The forward pass's precision context: autocast under PREC amp."""
+        return self.precision.autocast()
 
     def parse_batch_test(self, batch):
         return batch["img"].to(self.device), batch["label"].to(self.device)
@@ -630,10 +623,8 @@ class TrainerX(SimpleTrainer):
             data_time.update(time.time() - end)
             try:
                 loss_summary = self.forward_backward(batch)
-            except NonFiniteLossError as e:
+            except NonFiniteLossError as e:  # the step's guard stopped it before the update
                 self.stop_on_nonfinite_loss(e.parts)
-            if nonfinite_parts(loss_summary):  # a trainer that reports a NaN value without raising
-                self.stop_on_nonfinite_loss(loss_summary)
             if (self.batch_idx + 1) == self.num_batches:
                 self.update_lr()  # once per epoch, after the last batch (Dassl trainers' timing)
             batch_time.update(time.time() - end)
@@ -697,8 +688,9 @@ class TrainerX(SimpleTrainer):
 
     def stop_on_nonfinite_loss(self, loss_summary):
         step = f"epoch {self.epoch + 1}/{self.max_epoch}, batch {self.batch_idx + 1}/{self.num_batches}"
-        prec = getattr(self, "prec", "fp32")
-        raise FloatingPointError(nonfinite_loss_message(step, loss_summary, prec, self.cfg.OPTIM.NAME)) from None
+        raise FloatingPointError(
+            nonfinite_loss_message(step, loss_summary, self.precision.name, self.cfg.OPTIM.NAME)
+        ) from None
 
     def parse_batch_train(self, batch):
         return batch["img"].to(self.device), batch["label"].to(self.device)

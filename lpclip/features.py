@@ -17,6 +17,7 @@ from tqdm import tqdm
 from engine.data import DatasetWrapper
 from engine.data.transforms import build_transform
 from engine.run_manifest import items_digest, sha256_file
+from engine.utils.tools import atomic_write
 
 # the INPUT keys the test transform reads
 TRANSFORM_KEYS = ("SIZE", "INTERPOLATION", "TRANSFORMS", "NO_TRANSFORM", "PIXEL_MEAN", "PIXEL_STD")
@@ -101,9 +102,10 @@ class FeatureCache:
             self._encoder = self.build_encoder()
         encoder, device = self._encoder
         features, labels = extract_features(cfg, encoder, items, device, desc=f"Extracting {name} features")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path[:-len('.npz')]}.tmp{os.getpid()}.npz"
-        np.savez(tmp, feature_list=features, label_list=labels, cache_key=json.dumps(key, sort_keys=True))
-        os.replace(tmp, path)  # an interrupted run leaves no half-written cache
+        def write(tmp):
+            with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to a name
+                np.savez(f, feature_list=features, label_list=labels, cache_key=json.dumps(key, sort_keys=True))
+
+        atomic_write(path, write)  # an interrupted run leaves no half-written cache
         print(f"Saved {len(labels)} features to {path}")
         return features, labels

@@ -12,7 +12,6 @@ rerun fits again without extracting. The run log and results.json go to
 OUTPUT/<backbone>_<K>shots/.
 """
 import argparse
-import json
 import os
 import sys
 
@@ -26,7 +25,9 @@ from engine.data.datasets import build_dataset
 from engine.utils import set_random_seed, setup_logger
 from engine.utils.faults import run_command
 from engine.utils.logger import restore_stdout
-from trainers.clip_backbone import load_clip, resolve_precision
+from engine.utils.tools import write_json_atomic
+from engine.step import resolve_precision
+from trainers.clip_backbone import load_clip
 from trainers.config import extend_cfg
 
 from .features import FeatureCache, backbone_tag
@@ -121,8 +122,7 @@ def run(args):
         accs = [r["test_accuracy"] for r in results.values()]
         summary = {"dataset": cfg.DATASET.NAME, "shots": shots, "backbone": tag, "seeds": results,
                    "mean": float(np.mean(accs)), "std": float(np.std(accs))}
-        with open(os.path.join(run_dir, "results.json"), "w") as f:
-            json.dump(summary, f, indent=2)
+        write_json_atomic(summary, os.path.join(run_dir, "results.json"), indent=2)
         print("=> result")
         print(f"* accuracy: {summary['mean']:.2f}% +- {summary['std']:.2f}%")
         return summary

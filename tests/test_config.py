@@ -1,7 +1,14 @@
+import os
+import re
+
 import pytest
+from yacs.config import CfgNode
 
 from engine.config import ConfigError, get_cfg_default
-from trainers.config import extend_cfg
+from engine.config.compat import config_dump, is_compat
+from trainers.config import compat_keys, extend_cfg
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _cfg():
@@ -67,3 +74,56 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
         _cfg().merge_from_file(str(f))
     msg = str(err.value)
     assert f'"{f}"' in msg and "line 4" in msg and "<unicode string>" not in msg
+
+
+def _leaf_keys(node, prefix=""):
+    for k, v in node.items():
+        if isinstance(v, CfgNode):
+            yield from _leaf_keys(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}"
+
+
+def _code_outside_the_config_tree():
+    """The project's source but the files that define config keys (and the tests)."""
+    defining = {os.path.join("engine", "config", "defaults.py"), os.path.join("engine", "config", "compat.py"),
+                os.path.join("trainers", "config.py"), os.path.join("trainers", "textrefiner", "config.py"),
+                os.path.join("datasets", "config.py")}
+    text = []
+    for root, dirs, files in os.walk(REPO):
+        dirs[:] = [d for d in dirs if d not in (".git", "tests", "bench") and not d.startswith(".")]
+        for name in files:
+            path = os.path.join(root, name)
+            if name.endswith(".py") and os.path.relpath(path, REPO) not in defining:
+                with open(path, encoding="utf-8") as f:
+                    text.append(f.read())
+    return "\n".join(text)
+
+
+def test_every_key_is_read_or_listed_as_compatibility_key():
+    code = _code_outside_the_config_tree()
+    unread = [k for k in _leaf_keys(_cfg()) if not is_compat(k, compat_keys())
+              and not re.search(rf"\b{re.escape(k.rsplit('.', 1)[-1])}\b", code)]
+    assert unread == []
+
+
+def test_compatibility_keys_are_in_the_tree_and_not_read_by_the_code_that_owns_them():
+    cfg = _cfg()
+    leaves = set(_leaf_keys(cfg))
+    for key in compat_keys():
+        assert key in leaves or any(k.startswith(key + ".") for k in leaves), key
+    code = _code_outside_the_config_tree()
+    for key in ("TRAINER.PROMPTKD.PROJECT_LAYER", "DATASET.VAL_PERCENT", "TRAIN.COUNT_ITER"):
+        assert key.rsplit(".", 1)[-1] not in code
+
+
+def test_config_dump_leaves_compatibility_keys_out_and_names_the_ones_set():
+    defaults, cfg = _cfg(), _cfg()
+    dump = config_dump(cfg, defaults, compat_keys())
+    assert "FIXMATCH" not in dump and "NUM_LABELED" not in dump and "PROJECT_LAYER" not in dump
+    assert "  TF:\n    ALPHA: 0.2" in dump and "N_CTX: 16" in dump  # TRAINER.COOP's, which is read
+    assert dump.endswith(f"({sum(is_compat(k, compat_keys()) for k in _leaf_keys(cfg))} compatibility keys left "
+                         "out: accepted so that Dassl's and the references' YAML files load, read by no code)")
+    cfg.merge_from_list(["TRAINER.PROMPTKD.PROJECT_LAYER", 3, "TRAINER.TF.N_CTX", 4])
+    assert config_dump(cfg, defaults, compat_keys()).endswith(
+        "; set here, with no effect: TRAINER.PROMPTKD.PROJECT_LAYER=3, TRAINER.TF.N_CTX=4)")

@@ -5,7 +5,7 @@ from yacs.config import CfgNode
 
 import clip
 from tools.tiny_clip import tiny_clip_model
-from trainers.clip_backbone import resolve_precision
+from engine.step import resolve_precision
 from trainers.coop import CustomCLIP, PromptLearner
 
 NAMES = ["cat", "golden retriever", "sea_lion"]

@@ -10,6 +10,7 @@ import torch
 import clip
 import tests.test_promptkd_parts as kd_parts
 from engine.config import CfgNode
+from engine.step import Precision
 from engine.trainer import TrainerBase
 from engine.utils import load_checkpoint
 from tools.tiny_clip import tiny_clip_model
@@ -89,7 +90,7 @@ def test_grad_scaler_skipped_update_is_logged_and_leaves_the_parameters(capsys):
     trainer = TrainerBase()
     w = torch.nn.Parameter(torch.ones(3))
     trainer.register_model("prompt_learner", torch.nn.Linear(1, 1), torch.optim.SGD([w], lr=0.1), None)
-    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    trainer.set_precision(Precision("amp", torch.amp.GradScaler("cpu", init_scale=2.0**16), "cpu"))
     trainer.epoch, trainer.batch_idx = 1, 4
 
     trainer.model_backward_and_update((w * 1e36).sum())  # 1e36 * 65536 overflows fp32: inf gradients

@@ -10,7 +10,7 @@ from engine.evaluation import Classification
 from engine.metrics import compute_accuracy
 from engine.utils import MetricMeter, load_checkpoint, save_checkpoint, setup_logger
 from engine.utils.logger import restore_stdout
-from engine.utils.tools import check_availability, read_image
+from engine.utils.tools import atomic_write, check_availability, read_image
 
 
 def test_result_block_is_exact(capsys):
@@ -81,6 +81,24 @@ def test_checkpoint_atomic_save_and_pointer(tmp_path):
     assert (tmp_path / "checkpoint").read_text() == "model-best.pth.tar\n"
     with pytest.raises(FileNotFoundError, match="File is not found"):
         load_checkpoint(str(tmp_path / "nothing"))
+
+
+def test_atomic_write_keeps_the_old_file_when_a_write_is_interrupted(tmp_path):
+    path = tmp_path / "sub" / "features.npz"  # the folder is made
+
+    def write(payload, interrupt=False):
+        def writer(tmp):
+            with open(tmp, "wb") as f:
+                f.write(payload)
+            if interrupt:
+                raise KeyboardInterrupt  # Ctrl-C after half the work
+
+        return writer
+
+    atomic_write(str(path), write(b"first"))
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(str(path), write(b"second", interrupt=True))
+    assert path.read_bytes() == b"first" and os.listdir(path.parent) == ["features.npz"]
 
 
 def test_logger_tees_and_never_overwrites(tmp_path, capsys):

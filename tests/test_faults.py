@@ -8,6 +8,7 @@ import torch
 
 import parse_test_res
 import train
+from engine.step import Precision
 from engine.utils import latest_checkpoint, save_checkpoint
 from engine.utils import torchtools
 from engine.utils.faults import nonfinite_loss_message
@@ -162,7 +163,7 @@ def test_run_state_round_trips_the_grad_scaler_and_rng_states(tmp_path):
         trainer = TrainerBase()
         w = torch.nn.Parameter(torch.ones(2))
         trainer.register_model("prompt_learner", torch.nn.Linear(1, 1), torch.optim.SGD([w], lr=0.1), None)
-        trainer.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=1)
+        trainer.set_precision(Precision("amp", torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=1), "cpu"))
         for _ in range(steps):
             trainer.model_backward_and_update((w * w).sum())
         return trainer

@@ -7,12 +7,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers.textrefiner.alignment import FeatureAlignment
+from trainers.shared.alignment import FeatureAlignment
+from trainers.shared.distillation import kd_loss
 from trainers.textrefiner.cache import LocalCache
 from trainers.textrefiner.local_features import num_local_features, select_local_features
 from trainers.textrefiner.losses import (
     coop_total,
-    kd_loss,
     promptkd_total,
     regularisation_loss,
     semantic_kd_loss,

@@ -7,16 +7,18 @@ import os
 
 import numpy as np
 
-from parse_test_res import ParseError
-
 METRICS = ("Base", "New", "H")
+
+
+class PlotError(RuntimeError):
+    """A plot that cannot be drawn here (parse_test_res.py prints it as its error line)."""
 
 
 def _import_pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise ParseError(
+        raise PlotError(
             "--plot needs matplotlib, which is not installed: `pip install -r requirements.txt` "
             "(or `bash scripts/install.sh`; the table above is complete)"
         ) from None

@@ -6,18 +6,7 @@ import torch
 import clip
 from clip.model import convert_weights
 
-PRECISIONS = ("fp16", "fp32", "amp")
 CONTEXT_LENGTH = 77  # CLIP's text context, in tokens
-
-
-def resolve_precision(prec, device):
-    """The precision actually used: half precision (fp16, amp) needs CUDA, so CPU runs fp32."""
-    if prec not in PRECISIONS:
-        raise ValueError(f'PREC must be one of {PRECISIONS}, but got "{prec}"')
-    if prec != "fp32" and device.type != "cuda":
-        print(f"PREC {prec} needs CUDA: running in fp32 on {device.type}")
-        return "fp32"
-    return prec
 
 
 def clip_weights_file(name, path=""):
@@ -123,9 +112,3 @@ def half_like_reference(module):
         if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
             m.half()
     return module
-
-
-def make_scaler(prec, device):
-    """The GradScaler of PREC amp (None otherwise)."""
-    return torch.amp.GradScaler(device.type) if prec == "amp" else None
-

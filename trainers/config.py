@@ -1,6 +1,7 @@
 """The config tree's extension (the reference's extend_cfg): each method's keys, TextRefiner's and the data protocol's from their owners."""
 from datasets.config import extend_data_cfg
 from engine.config import CfgNode
+from engine.config.compat import ENGINE_COMPAT_KEYS
 
 from .textrefiner.config import extend_tf_cfg
 
@@ -36,8 +37,8 @@ def extend_cfg(cfg):
     cfg.TRAINER.PROMPTSRC = _node(**_ivlp_keys(), TEXT_LOSS_WEIGHT=25, IMAGE_LOSS_WEIGHT=10, GPA_MEAN=15, GPA_STD=1)
     cfg.TRAINER.PROMPTKD = _node(
         **_ivlp_keys(),
-        PROJECT_LAYER=2,  # read by no code, as in the reference (its YAMLs set it)
-        CE_WEIGHT=0.0,  # read by no code, as in the reference (its YAMLs set it)
+        PROJECT_LAYER=2,  # compatibility key (compat_keys): read by no code, as in the reference
+        CE_WEIGHT=0.0,  # compatibility key: read by no code, as in the reference
         KD_WEIGHT=1.0,
         TEMPERATURE=1.0,
         TEACHER_NAME="ViT-L/14",  # the teacher's CLIP backbone
@@ -47,3 +48,16 @@ def extend_cfg(cfg):
     )
     extend_data_cfg(cfg)
     return cfg
+
+
+def compat_keys():
+    """Every compatibility key (engine/config/compat.py): the engine's, and the method keys that the
+    references' YAML files set and no code reads: TextRefiner's prompt keys (its prompt learner reads
+    the host's), TaskRes's prompt keys (it has no prompt; PREC is read), PromptKD's two unused keys."""
+    prompt = tuple(_prompt_keys())
+    return (
+        ENGINE_COMPAT_KEYS
+        + tuple(f"TRAINER.TF.{k}" for k in prompt)
+        + tuple(f"TRAINER.TaskRes.{k}" for k in prompt if k != "PREC")
+        + ("TRAINER.PROMPTKD.PROJECT_LAYER", "TRAINER.PROMPTKD.CE_WEIGHT")
+    )

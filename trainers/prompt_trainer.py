@@ -4,33 +4,23 @@ build_model: precision -> CLIP -> the prompted model (``build_custom_clip``) -> 
 (``build_extra_modules``, e.g. TextRefiner's) -> fp16 heads as the reference leaves them ->
 freeze all but ``is_trainable`` -> initial weights -> optimizer over ``trainable_modules`` ->
 register (``register_models``) -> GradScaler for PREC amp.
-Training: ``forward_backward`` runs ``losses(*train_inputs(batch))`` under the engine's
-autocast and lets the engine step (``model_backward_and_update``; the engine also steps the
-LR once per epoch). Evaluation: ``class_text()`` once per evaluation, then
+Training: ``forward_backward`` hands ``train_inputs(batch)`` and ``losses`` to the engine's
+step (engine/step.py: micro-batches, autocast, guard, backward, update; the engine also steps
+the LR once per epoch). Evaluation: ``class_text()`` once per evaluation, then
 ``logit_scale * image_features(image) @ text^T`` per batch.
 Checkpoints: ``checkpoint_keys(name)`` is the one declaration of which state-dict keys a
 registered model saves and loads; ``extra_state`` / ``restore_extra`` carry anything else.
 """
-import contextlib
 from dataclasses import dataclass
 
 import torch
 
 from engine import TrainerX, distributed
 from engine.optim import build_lr_scheduler, build_optimizer
+from engine.step import PRECISIONS, Precision
 from engine.utils import load_pretrained_weights
-from engine.utils.faults import NonFiniteLossError, nonfinite_parts
-from engine.utils.micro_batches import micro_batches
 
-from .clip_backbone import (
-    PRECISIONS,
-    backbone_weights_files,
-    check_class_names,
-    load_clip,
-    make_scaler,
-    require_vit,
-    resolve_precision,
-)
+from .clip_backbone import backbone_weights_files, check_class_names, load_clip, require_vit
 
 
 @dataclass(frozen=True)
@@ -94,7 +84,7 @@ class PromptTrainer(TrainerX):
     # ----- building ----------------------------------------------------------------------
     def build_model(self):
         cfg = self.cfg
-        self.prec = resolve_precision(self.prompt_cfg.PREC, self.device)
+        self.set_precision(Precision.resolve(self.prompt_cfg.PREC, self.device))
         check_class_names(self.dm.dataset)
         clip_model = self.load_clip_model()
         if self.vit_only:
@@ -102,7 +92,7 @@ class PromptTrainer(TrainerX):
         print("Building custom CLIP")
         self.model = self.build_custom_clip(clip_model)
         self.build_extra_modules()
-        if self.prec == "fp16":
+        if self.precision.name == "fp16":
             self.to_reference_half()
         print("Turning off gradients in both the image and the text encoder")
         for name, param in self.model.named_parameters():
@@ -119,7 +109,6 @@ class PromptTrainer(TrainerX):
         self.optim = build_optimizer(self.optimizer_params(), cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
         self.register_models()
-        self.scaler = make_scaler(self.prec, self.device)
         self._eval_text = None
         self.distributed_losses = self.wrap_for_ranks()
 
@@ -135,7 +124,7 @@ class PromptTrainer(TrainerX):
         return distributed.wrap_losses(self.trainable_modules(), self.losses, self.device)
 
     def load_clip_model(self):
-        return load_clip(self.cfg, self.prec, self.device)
+        return load_clip(self.cfg, self.precision.name, self.device)
 
     def build_custom_clip(self, clip_model):
         raise NotImplementedError("A prompt trainer builds its prompted CLIP in build_custom_clip()")
@@ -189,41 +178,18 @@ class PromptTrainer(TrainerX):
         raise NotImplementedError
 
     def forward_backward(self, batch):
-        """One update on ``batch``, as TRAIN.GRAD_ACCUM micro-batches whose gradients add up.
-
-        Each micro-batch's loss is weighted by its share of the batch, so the update equals the
-        whole batch's (up to float summation order); the logged values are the weighted means.
-        Under torchrun the losses run through DistributedDataParallel (gradients averaged over
-        the ranks in the last micro-batch's backward) and the logged values are the ranks' mean.
-        """
-        chunks = micro_batches(self.train_inputs(batch), self.cfg.TRAIN.GRAD_ACCUM)
+        """One update on ``batch`` through the engine's step, as TRAIN.GRAD_ACCUM micro-batches whose
+        gradients add up (each micro-batch's loss weighted by its share of the batch, so the update
+        equals the whole batch's up to float summation order). Under torchrun the losses run through
+        DistributedDataParallel and the logged values are the ranks' mean."""
         losses = self.distributed_losses or self.losses
-        self.model_zero_grad()
-        summary = {}
-        for i, (weight, inputs) in enumerate(chunks):
-            last = i == len(chunks) - 1
-            with self.gradient_sync(last):
-                with self.autocast():
-                    loss, parts = losses(*inputs)
-                values = {"loss": loss.item(), **{k: float(v) for k, v in parts.items()}}
-                if nonfinite_parts(values):
-                    raise NonFiniteLossError(parts=values)  # before any update; run_epoch names the step
-                self.model_backward(loss if weight is None else loss * weight)
-            for k, v in values.items():
-                summary[k] = summary.get(k, 0.0) + (v if weight is None else v * weight)
-        self.model_update()
-        return distributed.mean_over_ranks(summary, self.device)
+        optims = self._unique(self._optims, None)
+        return self.train_step.run(self.train_inputs(batch), losses, optims, self.cfg.TRAIN.GRAD_ACCUM, self.device)
 
     def leave_process_group(self):
         """Release the DistributedDataParallel wrapper (it holds the process group) before the
         group is destroyed; losses computed afterwards run unwrapped."""
         self.distributed_losses = None
-
-    def gradient_sync(self, sync):
-        """DistributedDataParallel's no_sync for all but the last micro-batch (no-op in one process)."""
-        if self.distributed_losses is None or sync:
-            return contextlib.nullcontext()
-        return self.distributed_losses.no_sync()
 
     # ----- evaluation ------------------------------------------------------------------------
     def class_text(self):

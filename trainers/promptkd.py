@@ -20,8 +20,8 @@ from .clip_backbone import half_like_reference, load_clip
 from .ivlp import check_depths
 from .prompt_trainer import CheckpointKeys, PromptTrainer
 from .promptkd_teacher import load_teacher, teacher_weights_files
-from .textrefiner.alignment import FeatureAlignment
-from .textrefiner.losses import kd_loss
+from .shared.alignment import FeatureAlignment
+from .shared.distillation import kd_loss
 
 MODALS = ("base2novel", "cross")
 
@@ -79,8 +79,8 @@ class PromptKD(PromptTrainer):
         self.n_cls = len(classnames)
         self.modal = self.cfg.TRAINER.MODAL
         self.temperature, self.kd_weight = kd.TEMPERATURE, kd.KD_WEIGHT
-        clip_model = load_clip(self.cfg, self.prec, self.device)
-        self.teacher = load_teacher(self.cfg, classnames, self.prec, self.device)
+        clip_model = load_clip(self.cfg, self.precision.name, self.device)
+        self.teacher = load_teacher(self.cfg, classnames, self.precision.name, self.device)
         with torch.no_grad():
             self.teacher_text = self.teacher.text_features()  # [C, D_t], normalised, all classes
         return clip_model

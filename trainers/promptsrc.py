@@ -51,7 +51,7 @@ class PromptSRC(IVLP):
         clip_model = load_clip(self.cfg, "fp32", self.device)
         print(f"Computing the frozen text features of {len(IMAGENET_TEMPLATES)} templates x {len(classnames)} classes")
         self.fixed_embeddings = template_text_features(clip_model, classnames)  # [C, D], normalised
-        if self.prec == "fp16":
+        if self.precision.name == "fp16":
             convert_weights(clip_model)
         return clip_model
 

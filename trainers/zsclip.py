@@ -4,8 +4,9 @@ import torch
 import clip
 from datasets.config import prompt_template_override
 from engine import TRAINER_REGISTRY, TrainerX
+from engine.step import Precision
 
-from .clip_backbone import backbone_weights_files, check_class_names, load_clip, resolve_precision
+from .clip_backbone import backbone_weights_files, check_class_names, load_clip
 
 CUSTOM_TEMPLATES = {
     "OxfordPets": "a photo of a {}, a type of pet.",
@@ -73,9 +74,9 @@ class ZeroshotCLIP(TrainerX):
     def build_model(self):
         cfg = self.cfg
         # the reference runs CLIP in fp16 on the GPU; on CPU that becomes fp32
-        prec = resolve_precision("fp16", self.device)
+        self.set_precision(Precision.resolve("fp16", self.device))
         check_class_names(self.dm.dataset)
-        clip_model = load_clip(cfg, prec, self.device)
+        clip_model = load_clip(cfg, self.precision.name, self.device)
         classnames = [name.replace("_", " ") for name in self.dm.dataset.classnames]
         with torch.no_grad():
             per_template = []

@@ -1,13 +1,12 @@
 """The default configuration tree: every key CoOp-family configs and trainers read.
 
-Keys and defaults follow Dassl's tree (including the sub-nodes of Dassl's own trainers,
-which CoOp-family runs print because they never clean the config). Keys added by this
-project are marked "(ours)".
+Keys and defaults follow Dassl's tree, so that its and the references' YAML files load; the keys
+that no code here reads are listed once in compat.py. Keys added by this project are marked "(ours)".
 """
 
 
 def _dassl_trainer_nodes():
-    # Dassl's own DA/DG/SSL methods; unused here but part of every printed config.
+    # Dassl's own DA/DG/SSL methods: compatibility keys (engine/config/compat.py), read by no code
     return {
         "MCD": {"N_STEP_F": 4},
         "MME": {"LMDA": 0.1},
@@ -30,6 +29,9 @@ def _dassl_trainer_nodes():
         "MIXMATCH": {"WEIGHT_U": 100.0, "TEMP": 2.0, "MIXUP_BETA": 0.75, "RAMPUP": 20000},
         "FIXMATCH": {"WEIGHT_U": 1.0, "CONF_THRE": 0.95, "STRONG_TRANSFORMS": ()},
     }
+
+
+DASSL_TRAINER_METHODS = tuple(_dassl_trainer_nodes())
 
 
 def default_tree():

@@ -23,5 +23,4 @@ from .torchtools import (
     load_pretrained_weights,
     resume_from_checkpoint,
     save_checkpoint,
-    trainable_state_dict,
 )

@@ -42,23 +42,32 @@ def write_json(obj, fpath):
         json.dump(obj, f, indent=4, separators=(",", ": "))
 
 
-def write_text_atomic(fpath, text):
-    """Write ``text`` to a temporary name and rename it: a reader never sees half a file, and a failed
-    write leaves no temporary file behind."""
+def atomic_write(fpath, write):
+    """``write(tmp)`` to a temporary name next to ``fpath``, then rename it onto ``fpath``: a reader never
+    sees half a file, and a failed or interrupted write leaves no temporary file behind."""
     mkdir_if_missing(osp.dirname(fpath) or ".")
     tmp = f"{fpath}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+        write(tmp)
         os.replace(tmp, fpath)
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
 
 
-def write_json_atomic(obj, fpath, indent=4):
-    """Write ``obj`` as JSON through a temporary file, so a crash never leaves half a file."""
-    write_text_atomic(fpath, json.dumps(obj, indent=indent))
+def write_text_atomic(fpath, text):
+    """Write ``text`` (UTF-8) through :func:`atomic_write`."""
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    atomic_write(fpath, write)
+
+
+def write_json_atomic(obj, fpath, indent=4, trailing_newline=False):
+    """Write ``obj`` as JSON through :func:`atomic_write`."""
+    write_text_atomic(fpath, json.dumps(obj, indent=indent) + ("\n" if trailing_newline else ""))
 
 
 def set_random_seed(seed):

@@ -7,11 +7,10 @@ import warnings
 from collections import OrderedDict
 
 import torch
-import torch.nn as nn
 
 from .safe_pickle import UntrustedPickleError, torch_load
 from .faults import save_failure_message
-from .tools import mkdir_if_missing
+from .tools import atomic_write, mkdir_if_missing, write_text_atomic
 
 
 def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True, model_name=""):
@@ -31,32 +30,15 @@ def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True
     fpath = osp.join(save_dir, model_name)
     pointer = osp.join(save_dir, "checkpoint")
     try:
-        _atomic_write(fpath, lambda tmp: torch.save(state, tmp))
+        atomic_write(fpath, lambda tmp: torch.save(state, tmp))
         print(f"Checkpoint saved to {fpath}")
-        _atomic_write(pointer, lambda tmp: _write_text(tmp, f"{osp.basename(fpath)}\n"))
+        write_text_atomic(pointer, f"{osp.basename(fpath)}\n")
         if is_best:
             best_fpath = osp.join(osp.dirname(fpath), "model-best.pth.tar")
-            _atomic_write(best_fpath, lambda tmp: shutil.copyfile(fpath, tmp))
+            atomic_write(best_fpath, lambda tmp: shutil.copyfile(fpath, tmp))
             print(f'Best checkpoint saved to "{best_fpath}"')
     except (OSError, RuntimeError) as e:  # torch.save reports a failed write as RuntimeError
         raise OSError(save_failure_message(fpath, e, _pointed_file(save_dir))) from e
-
-
-def _atomic_write(fpath, write):
-    """``write(tmp)`` then rename onto ``fpath``; a failed write leaves no temporary file behind."""
-    tmp = f"{fpath}.tmp{os.getpid()}"
-    try:
-        write(tmp)
-        os.replace(tmp, fpath)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _write_text(fpath, text):
-    with open(fpath, "w") as f:
-        f.write(text)
 
 
 def _pointed_file(fdir):
@@ -195,9 +177,3 @@ def count_num_param(model=None, params=None):
         return total
     raise ValueError("model and params must provide at least one.")
 
-
-def trainable_state_dict(module: nn.Module, keep_buffers=True):
-    """State dict of the parameters that require grad (plus buffers), without frozen weights."""
-    trainable = {n for n, p in module.named_parameters() if p.requires_grad}
-    buffers = {n for n, _ in module.named_buffers()} if keep_buffers else set()
-    return OrderedDict((k, v) for k, v in module.state_dict().items() if k in trainable or k in buffers)

@@ -19,6 +19,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from engine.utils.tools import atomic_write
+
 FORMAT = "textrefiner-world-clip-compact-1"
 TOKEN_KEY = "token_embedding.weight"
 IDS_KEY = "token_embedding.world_ids"  # [V] int64: the rows the world's captions use
@@ -92,10 +94,7 @@ def write_compact(path, state_dict, ids, settings, world_version):
     metadata = {"format": FORMAT, "settings": json.dumps(settings, sort_keys=True),
                 "world_version": str(world_version), "state_sha256": state_digest(state_dict),
                 "vocab_size": str(tokens.shape[0]), "keys": json.dumps(list(state_dict))}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    save_file(tensors, tmp, metadata=metadata)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def read_compact(path):

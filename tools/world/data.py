@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from engine.utils.tools import write_text_atomic
+
 from .captions import random_attributes
 from .render import COLOURS, SHAPES, render
 
@@ -115,10 +117,7 @@ def write_dataset(dataset, root, seed=0):
             items.append([relpath, label, cname])
         split[part] = items
     path = os.path.join(root, dataset.folder, dataset.split_file)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(split, f)
-    os.replace(tmp, path)  # last: a folder with its split file is complete
+    write_text_atomic(path, json.dumps(split))  # last: a folder with its split file is complete
     return os.path.join(root, dataset.folder)
 
 

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 import clip
+from engine.utils.tools import atomic_write
 from clip.model import encode_text_embeddings
 from tools.tiny_clip import tiny_clip_model
 
@@ -227,13 +228,6 @@ def zero_shot_report(model, names=None, log=print):
     return results
 
 
-def save_atomic(state_dict, path):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(state_dict, tmp)
-    os.replace(tmp, path)
-
-
 def _check_settings(overrides):
     unknown = set(overrides) - set(DEFAULTS)
     if unknown:
@@ -272,7 +266,7 @@ def expand_shipped(path, log=print):
         log(f"World CLIP found at {path} (the shipped one, SHA-256 {shipped.digest[:12]}...)")
         return
     state = compact.expand(shipped)
-    save_atomic(state, path)
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
     log(f"World CLIP expanded from the shipped {SHIPPED_NAME} ({os.path.getsize(SHIPPED_FILE) / 2**20:.1f} MiB) "
         f"to {path} (SHA-256 {shipped.digest[:12]}...; `python -m tools.world.pretrain --pretrain` pretrains one "
         "on this machine instead)")
@@ -314,7 +308,7 @@ def pretrain_and_save(settings, path, log=print, eval_every=0):
     log(f"Pretraining a world CLIP ({settings['steps']} steps of {settings['batch_size']} image-caption pairs)")
     start = time.time()
     model = pretrain(settings, log=log, eval_every=eval_every)
-    save_atomic(model.state_dict(), path)
+    atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
     n_params = sum(p.numel() for p in model.parameters())
     log(f"Saved the world CLIP ({n_params / 1e6:.2f} M parameters, {os.path.getsize(path) / 2**20:.1f} MiB) "
         f"to {path} after {time.time() - start:.0f}s")

@@ -38,15 +38,6 @@ def coop_total(global_ce, semantic, regularisation, balance=50.0, distill=20.0):
     return global_ce + local + feature, parts
 
 
-def kd_loss(student_logits, teacher_logits, temperature=1.0):
-    """T^2 * KL(softmax(teacher / T) || softmax(student / T)), summed then divided by the logits'
-    element count (a per-element mean, as the reference); logits [N, C]."""
-    log_student = F.log_softmax(student_logits / temperature, dim=1)
-    teacher = F.softmax(teacher_logits / temperature, dim=1)
-    kl = F.kl_div(log_student, teacher, reduction="sum")
-    return kl * temperature * temperature / student_logits.numel()
-
-
 def semantic_kd_loss(local_logits, teacher_logits, temperature=1.0, n_local=7):
     """kd_loss of the local logits [n*B, C] against each image's global teacher logits [B, C].
 

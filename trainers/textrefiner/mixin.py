@@ -20,7 +20,7 @@ from engine import distributed
 from engine.metrics import compute_accuracy
 
 from ..clip_backbone import half_like_reference
-from .alignment import FeatureAlignment
+from ..shared.alignment import FeatureAlignment
 from .cache import LocalCache
 from .refiner import TextRefinerHead, check_refiner_cfg
 

@@ -9,7 +9,8 @@ At evaluation the refined teacher text is computed once; the teacher image encod
 Checkpoints: ``VLPromptLearner/`` (prompts, VPT_image_trans, mid_image_trans) and ``Memory/``.
 """
 from ..promptkd import PromptKD
-from .losses import kd_loss, promptkd_total, semantic_kd_loss
+from ..shared.distillation import kd_loss
+from .losses import promptkd_total, semantic_kd_loss
 from .mixin import TextRefinerMixin
 
 

@@ -1,8 +1,7 @@
 """Result files of a test-time adaptation run: results.json and the table in RLCF's layout."""
-import json
 import os
 
-from engine.utils.tools import write_text_atomic
+from engine.utils.tools import write_json_atomic, write_text_atomic
 
 from .data import IMAGENET_SETS
 
@@ -41,7 +40,7 @@ def results_table(method, results):
 def write_results(output, method, results):
     """results.json ({set id: [top1, top5]}, as the reference) and results_table.md (each written
     atomically); returns the table."""
-    write_text_atomic(os.path.join(output, "results.json"), json.dumps({s: [t1, t5] for s, _, t1, t5 in results}, indent=4))
+    write_json_atomic({s: [t1, t5] for s, _, t1, t5 in results}, os.path.join(output, "results.json"))
     table = results_table(method, results)
     write_text_atomic(os.path.join(output, "results_table.md"), table)
     return table

@@ -10,6 +10,7 @@ import torch
 from engine import distributed
 from engine.utils import set_random_seed, setup_logger
 from engine.utils.logger import restore_stdout
+from engine.utils.tools import write_text_atomic
 from tta.core.models import clip_file, load_clip_model, peak_memory_line
 from tta.core.record import TTARecord
 from tta.core.rewards import REFERENCE_MULTIPLE, CLIPReward, normalised_weights
@@ -180,8 +181,7 @@ def run(args, sets, ranks):
         test_sets = [prepare_set(args, set_id, name, root) for set_id, name, root in sets]
         record.check_sets(test_sets)
         if main_process:
-            with open(os.path.join(args.output, "hparams_train.json"), "w") as f:
-                json.dump(vars(args), f, indent=4, sort_keys=True)
+            write_text_atomic(os.path.join(args.output, "hparams_train.json"), json.dumps(vars(args), indent=4, sort_keys=True))
         set_random_seed(args.seed)
         device = select_device(args, ranks)
         amp = args.prec == "amp" and device.type == "cuda"

@@ -12,10 +12,8 @@ the others; a rerun with other arguments, weights or test images is refused, nam
 """
 import os.path as osp
 
-from engine import distributed
-from engine.rerun import RunConflict
+from engine.rerun import ManifestRecord, RunConflict
 from engine.run_manifest import (
-    FINISHED,
     FORMAT_VERSION,
     RUNNING,
     config_differences,
@@ -24,7 +22,6 @@ from engine.run_manifest import (
     items_digest,
     read_manifest,
     weights_fingerprint,
-    write_manifest,
 )
 
 # arguments that do not change a set's result: where things are, loader workers, logging, which
@@ -39,7 +36,7 @@ def result_args(args):
     return {k: v for k, v in sorted(vars(args).items()) if k not in NOT_RESULT_ARGS}
 
 
-class TTARecord:
+class TTARecord(ManifestRecord):
     """The run.json of a tta.py output folder: refuses another run, keeps the finished sets."""
 
     def __init__(self, args, weights_files):
@@ -100,11 +97,3 @@ class TTARecord:
     def finish_set(self, test_set, top1, top5):
         self.manifest["sets"][test_set.set_id] = {"data": self.data(test_set), "top1": top1, "top5": top5}
         self._write()
-
-    def finish(self):
-        self.manifest["status"] = FINISHED
-        self._write()
-
-    def _write(self):
-        if distributed.is_main_process():
-            write_manifest(self.folder, self.manifest)
