@@ -28,10 +28,12 @@ def tiny_opt_tokenizer(words=None):
                                    unk_token="<unk>", padding_side="right")
 
 
-def tiny_opt(vocab_size, seed=0, width=32, layers=2, heads=2, max_positions=256):
+def tiny_opt(vocab_size, seed=0, width=32, layers=2, heads=2, max_positions=256, init_std=0.2):
+    """A random OPT; ``init_std`` above OPT's 0.02 so that its outputs depend enough on a prefix to learn from."""
     config = OPTConfig(vocab_size=vocab_size, hidden_size=width, num_hidden_layers=layers, ffn_dim=2 * width,
                        num_attention_heads=heads, max_position_embeddings=max_positions, word_embed_proj_dim=width,
-                       pad_token_id=1, bos_token_id=2, eos_token_id=2, dropout=0.0, attention_dropout=0.0)
+                       pad_token_id=1, bos_token_id=2, eos_token_id=2, dropout=0.0, attention_dropout=0.0,
+                       init_std=init_std)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return OPTForCausalLM(config).eval()
