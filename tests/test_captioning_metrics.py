@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import clip
+from engine.utils.faults import UserError
 from tools.tiny_clip import tiny_clip_model
 from tta.captioning import metrics
 
@@ -45,7 +46,7 @@ def test_coco_metrics_equal_pycocoevalcap():
 
 def test_missing_java_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(metrics.shutil, "which", lambda name: None)
-    with pytest.raises(RuntimeError, match="need java .*apt-get install default-jre-headless"):
+    with pytest.raises(UserError, match="need java .*apt-get install default-jre-headless"):
         metrics.coco_metrics(REFS, CANDS)
 
 

@@ -12,6 +12,7 @@ import shutil
 import torch
 
 import clip
+from engine.utils.faults import UserError
 
 CLIPSCORE_PREFIX = "A photo depicts"
 CLIPSCORE_WEIGHT = 2.5
@@ -20,7 +21,7 @@ CLIPSCORE_ARCH = "ViT-B/32"
 
 def _scorers():
     if shutil.which("java") is None:
-        raise RuntimeError(
+        raise UserError(
             "The caption metrics need java (pycocoevalcap's PTB tokenizer and METEOR run it) and none is on the PATH: "
             "install a Java runtime (Debian / Ubuntu: apt-get install default-jre-headless; conda: conda install "
             "-c conda-forge openjdk), or give --no_coco_metrics to report the CLIPScores only"
@@ -32,7 +33,7 @@ def _scorers():
         from pycocoevalcap.rouge.rouge import Rouge
         from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
     except ImportError:
-        raise RuntimeError("The caption metrics need pycocoevalcap: pip install pycocoevalcap") from None
+        raise UserError("The caption metrics need pycocoevalcap: pip install pycocoevalcap") from None
     return PTBTokenizer(), [(Bleu(4), "BLEU"), (Meteor(), "METEOR"), (Rouge(), "ROUGE-L"), (Cider(), "CIDEr")]
 
 
