@@ -8,4 +8,7 @@ metrics.py  BLEU-1..4 / METEOR / ROUGE-L / CIDEr (pycocoevalcap), CLIPScore / Re
 features.py cached CLIP features of a training set (safetensors), the reference's feature pickles as data
 train.py    the mapper's training: ClipCap on image embeddings, CapDec on noisy text embeddings
 adapt.py    RLCF per image: K candidates, CLIP rewards, the mapper's AdamW steps, the episodic reset
+data.py     the caption JSON layouts (COCO Karpathy, Flickr30k, NoCaps and its domain split), image loading
+record.py   run.json of a caption.py tta output folder (reruns skip, other inputs are refused)
+cli.py      caption.py: extract / train / tta / split_nocaps
 """

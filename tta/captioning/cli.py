@@ -27,6 +27,7 @@ from tta.captioning.adapt import CaptionAdapter
 from tta.captioning.features import CaptionFeatures, load_features, save_features
 from tta.captioning.generate import generate
 from tta.captioning.model import Captioner, load_language_model, load_weights
+from tta.captioning.record import CaptionRecord
 from tta.captioning.train import NOISE_VARIANCE, MapperTraining
 from tta.core.models import clip_file, load_clip_model, peak_memory_line
 from tta.core.rewards import CLIPReward
@@ -152,8 +153,6 @@ def data_digest(items):
 
 
 def tta(args):
-    from tta.captioning.record import CaptionRecord
-
     device = device_of()
     items = data.read_test_set(args.annotations, args.images_root)
     if args.max_images:
