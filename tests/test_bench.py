@@ -13,6 +13,7 @@ MODULES = sorted(name[:-3] for name in os.listdir(os.path.join(REPO, "bench"))
                  if name.endswith(".py") and name != "__init__.py")
 # what each benchmark's smallest run must print (its result lines)
 PRINTS = {
+    "bench_caption_tta": [r"one K-beam generation: \d+\.\d+ s", r"ratio TTA / \(steps x generation\): \d+\.\d+"],
     "bench_cocoop_eval": [r"ratio TextRefiner on CoCoOp / CoCoOp: \d+\.\d+"],
     "bench_quickgelu": [r"QuickGELU share of the eager forward -?\d+\.\d%",
                         r"features bit-identical True, CoOp logits bit-identical True"],
