@@ -39,10 +39,14 @@ def files_digest(items):
     return digest.hexdigest()
 
 
-def cache_key(cfg, weights_file, items, precision, **extra):
+def cache_key(cfg, weights_file, items, precision, digests=None, **extra):
     """What features are made from, as a dict of short strings (compared entry by entry);
-    None when the weights have no content here (a hub name): nothing is cached then."""
-    weights = file_fingerprint(weights_file)["sha256"] if weights_file else None
+    None when the weights have no content here (a hub name): nothing is cached then.
+    ``digests`` {file: sha256} keeps the weights' hash between calls (one run hashes once)."""
+    digests = {} if digests is None else digests
+    if weights_file and weights_file not in digests:
+        digests[weights_file] = file_fingerprint(weights_file)["sha256"]
+    weights = digests.get(weights_file)
     if weights is None:
         return None
     transform = {k: cfg.INPUT[k] for k in TRANSFORM_KEYS}
@@ -129,10 +133,11 @@ def device_name(device):
     return device.type
 
 
-def evaluation_feature_cache(trainer, split, data_loader):
+def evaluation_feature_cache(trainer, split, data_loader, digests=None):
     """The EvalFeatureCache of ``split`` for ``trainer``, or None where features are computed per
     batch: TEST.FEATURE_CACHE off, a trainer whose image features depend on what it learns, several
-    processes (their shards), or weights without a content fingerprint here (a hub name)."""
+    processes (their shards), or weights without a content fingerprint here (a hub name).
+    ``digests``: see cache_key."""
     cfg = trainer.cfg
     tower = trainer.frozen_image_tower()
     if not cfg.TEST.FEATURE_CACHE or tower is None or distributed.is_distributed():
@@ -140,7 +145,7 @@ def evaluation_feature_cache(trainer, split, data_loader):
     weights_file = trainer.weights_files(cfg).get("MODEL.BACKBONE")
     items = data_loader.dataset.data_source
     key = cache_key(
-        cfg, weights_file, items, next(tower.parameters()).dtype,
+        cfg, weights_file, items, next(tower.parameters()).dtype, digests,
         features="normalised CLIP image tower output",
         tower_buffers=tensors_digest(tower.buffers()),
         dataset=cfg.DATASET.NAME, split=split, batch_size=data_loader.batch_size,

@@ -461,6 +461,7 @@ class SimpleTrainer(TrainerBase):
         self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
         self.best_result = -np.inf
         self.run_record = RunRecord()
+        self.weights_digests = {}  # {weights file: content sha256}, hashed once per run (feature cache keys)
 
     learns = True  # training updates parameters (ZeroshotCLIP: it has none)
 
@@ -577,7 +578,7 @@ class SimpleTrainer(TrainerBase):
             data_loader = self.test_loader
         print(f"Evaluate on the *{split}* set")
         self.before_evaluation(split)
-        cache = evaluation_feature_cache(self, split, data_loader)
+        cache = evaluation_feature_cache(self, split, data_loader, self.weights_digests)
         outputs = self.batch_outputs(data_loader) if cache is None else cached_outputs(self, cache, data_loader)
         for output, label in outputs:
             self.evaluator.process(output, label)

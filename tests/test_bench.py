@@ -14,6 +14,8 @@ MODULES = sorted(name[:-3] for name in os.listdir(os.path.join(REPO, "bench"))
 # what each benchmark's smallest run must print (its result lines)
 PRINTS = {
     "bench_cocoop_eval": [r"ratio TextRefiner on CoCoOp / CoCoOp: \d+\.\d+"],
+    "bench_eval_cache": [r"evaluation phase ratio without / with cache: \d+\.\d+ ± \d+\.\d+",
+                         r"projected for a 25000-image test split: evaluation phase ratio at least -?\d+\.\d+"],
     "bench_quickgelu": [r"QuickGELU share of the eager forward -?\d+\.\d%",
                         r"features bit-identical True, CoOp logits bit-identical True"],
     "bench_textrefiner": [r"train step, batch 8: ours \d+\.\d+ s", r"speed-up x\d+\.\d+",
