@@ -163,7 +163,11 @@ def cached_outputs(trainer, cache, data_loader):
     from the cached image features when they are there (in the loader's batches, so every
     product has the shapes it has without the cache), else computed and then stored."""
     features = cache.read()
-    if features is not None and len(features) == len(data_loader.dataset):
+    if features is not None and len(features) != len(data_loader.dataset):
+        print(f'The cached features "{cache.path}" hold {len(features)} features for {len(data_loader.dataset)} '
+              "images: computing them again")
+        features = None
+    if features is not None:
         print(f"Loaded {len(features)} cached image features from {cache.path}")
         labels = torch.tensor([item.label for item in data_loader.dataset.data_source])
         size = data_loader.batch_size
