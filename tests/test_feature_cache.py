@@ -17,6 +17,7 @@ from trainers.ivlp import IVLP
 from trainers.maple import MaPLe
 from trainers.promptkd import PromptKD
 from trainers.promptsrc import PromptSRC
+from trainers.textrefiner.trainer import HOSTS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "4",
@@ -82,8 +83,9 @@ def test_cached_logits_are_bit_identical(tmp_path, pets_root, tiny_vit_path, nam
 
 
 def test_prompted_image_towers_are_not_cached():
-    for cls in (IVLP, MaPLe, PromptSRC, PromptKD):
-        assert cls.frozen_image_encoder is False
+    for cls in (IVLP, MaPLe, PromptSRC, PromptKD, *(HOSTS[h] for h in ("IVLP", "MaPLe", "PromptSRC", "PromptKD"))):
+        assert cls.frozen_image_encoder is False, cls.__name__
+    assert all(HOSTS[h].frozen_image_encoder for h in ("CoOp", "CoCoOp", "KgCoOp"))
 
 
 def test_eval_only_same_results_with_cache_corrupt_file_and_opt_out(tmp_path, pets_root, tiny_vit_path):
