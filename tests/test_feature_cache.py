@@ -88,6 +88,7 @@ def test_prompted_image_towers_are_not_cached():
     assert all(HOSTS[h].frozen_image_encoder for h in ("CoOp", "CoCoOp", "KgCoOp"))
 
 
+@pytest.mark.slow
 def test_eval_only_same_results_with_cache_corrupt_file_and_opt_out(tmp_path, pets_root, tiny_vit_path):
     cache_dir = str(tmp_path / "cache")
     argv = lambda out: _argv(pets_root, str(tmp_path / out), tiny_vit_path, "ZeroshotCLIP", "--eval-only")
