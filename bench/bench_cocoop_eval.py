@@ -37,8 +37,9 @@ def build(clip_model, n_classes, device):
     size, dim = clip_model.visual.input_resolution, clip_model.visual.output_dim
     model = CoCoOpCLIP(prompt_cfg, (size, size), classnames, clip_model).to(device).eval()
     head = TextRefinerHead(FeatureAlignment(dim, dim).to(device).eval(), LocalCache(dim).to(device).eval())
-    refiner = types.SimpleNamespace(model=model, head=head)  # what TextRefinerCoCoOp.model_inference reads
+    refiner = types.SimpleNamespace(model=model, head=head)  # what TextRefinerCoCoOp.model_inference reads (with the two methods below)
     refiner.image_features = types.MethodType(PromptTrainer.image_features, refiner)
+    refiner.logits_from_features = types.MethodType(TextRefinerCoCoOp.logits_from_features, refiner)
     return model, refiner
 
 

@@ -58,6 +58,7 @@ def coop_evaluator(clip_model, n_classes):
     model = CustomCLIP(prompt_cfg, (size, size), names, clip_model).eval()
     trainer = types.SimpleNamespace(model=model)  # what model_inference reads
     trainer.image_features = types.MethodType(PromptTrainer.image_features, trainer)
+    trainer.logits_from_features = types.MethodType(PromptTrainer.logits_from_features, trainer)
     with torch.no_grad():
         trainer._eval_text = model.text_features()  # [C, D], once per evaluation
     return model, types.MethodType(PromptTrainer.model_inference, trainer)

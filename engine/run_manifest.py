@@ -29,11 +29,13 @@ RUNNING, FINISHED = "running", "finished"
 DATA_SPLITS = ("train_x", "train_u", "val", "test")
 
 # keys that do not change what a run computes: where files are, how often it logs and saves, and
-# the switches that allow a rerun or an untrained evaluation (results.json records "untrained");
+# the switches that allow a rerun or an untrained evaluation (results.json records "untrained"), the
+# image feature cache (the same features either way);
 # files named by a key are compared by content ("weights"), not by path
 NOT_RESULT_KEYS = frozenset((
     "OUTPUT_DIR", "RESUME", "DATASET.ROOT", "VERBOSE",
     "TRAIN.PRINT_FREQ", "TRAIN.CHECKPOINT_FREQ", "TRAIN.CHECKPOINT_ITER_FREQ", "TRAIN.ALLOW_CHANGED", "TEST.ALLOW_UNTRAINED",
+    "TEST.FEATURE_CACHE", "TEST.FEATURE_CACHE_DIR",
     "MODEL.BACKBONE.PATH", "MODEL.INIT_WEIGHTS", "TRAINER.PROMPTKD.TEACHER_CKPT",
     "TRAINER.PROMPTKD.TEACHER_BACKBONE_PATH", "TRAINER.TaskRes.ENHANCED_BASE",
 ))

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from . import distributed
 from .data import DataManager
 from .evaluation import build_evaluator
+from .feature_cache import cached_outputs, evaluation_feature_cache
 from .results import RunRecord
 from .utils import (
     AverageMeter,
@@ -453,6 +454,7 @@ class SimpleTrainer(TrainerBase):
         self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
         self.best_result = -np.inf
         self.run_record = RunRecord()
+        self.weights_digests = {}  # {weights file: content sha256}, hashed once per run (feature cache keys)
 
     learns = True  # training updates parameters (ZeroshotCLIP: it has none)
 
@@ -569,9 +571,9 @@ class SimpleTrainer(TrainerBase):
             data_loader = self.test_loader
         print(f"Evaluate on the *{split}* set")
         self.before_evaluation(split)
-        for batch in tqdm(data_loader, disable=not distributed.is_main_process()):
-            input, label = self.parse_batch_test(batch)
-            output = self.model_inference(input)
+        cache = evaluation_feature_cache(self, split, data_loader, self.weights_digests)
+        outputs = self.batch_outputs(data_loader) if cache is None else cached_outputs(self, cache, data_loader)
+        for output, label in outputs:
             self.evaluator.process(output, label)
         self.after_evaluation(split)
         if distributed.is_distributed():
@@ -583,6 +585,18 @@ class SimpleTrainer(TrainerBase):
         for k, v in results.items():
             self.write_scalar(f"{split}/{k}", v, self.epoch)
         return list(results.values())[0]
+
+    def batch_outputs(self, data_loader):
+        """(model_inference output, labels) of each batch of ``data_loader``."""
+        for batch in tqdm(data_loader, disable=not distributed.is_main_process()):
+            input, label = self.parse_batch_test(batch)
+            yield self.model_inference(input), label
+
+    def frozen_image_tower(self):
+        """The image tower whose normalised output is this trainer's test-time image feature, when
+        no learned parameter enters it (TEST.FEATURE_CACHE may then keep the features), else None.
+        Such a trainer's model_inference is logits_from_features(image_features(image))."""
+        return None
 
     def before_evaluation(self, split):
         """Called once before the batches of ``split`` ("val" or "test"), e.g. to compute image-independent text features."""

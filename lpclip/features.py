@@ -2,9 +2,10 @@
 
 The files hold ``feature_list`` [N, D] (float32, not normalised: CLIP's image tower output as
 CoOp's feat_extractor.py saves it) and ``label_list`` [N], the keys of CoOp's lpclip, plus
-``cache_key``: what the features were made from (the weights file's content, the images and
-labels, the test transform's settings, the encoder's precision). A file whose key differs from the
-current one, or that cannot be read, is named and extracted again.
+``cache_key``: what the features were made from (engine/feature_cache.py's key: the weights
+file's content, the images and labels, the test transform's settings, the encoder's precision,
+the torch version). A file whose key differs from the current one, or that cannot be read, is
+named and extracted again.
 """
 import json
 import os
@@ -16,22 +17,8 @@ from tqdm import tqdm
 
 from engine.data import DatasetWrapper
 from engine.data.transforms import build_transform
-from engine.run_manifest import items_digest, sha256_file
+from engine.feature_cache import cache_key, changed_entries
 from engine.utils.tools import atomic_write
-
-# the INPUT keys the test transform reads
-TRANSFORM_KEYS = ("SIZE", "INTERPOLATION", "TRANSFORMS", "NO_TRANSFORM", "PIXEL_MEAN", "PIXEL_STD")
-
-
-def cache_key(cfg, weights_file, items, precision):
-    """What a features file is made from, as a dict of short strings (compared entry by entry)."""
-    transform = {k: cfg.INPUT[k] for k in TRANSFORM_KEYS}
-    return {
-        "weights": sha256_file(weights_file),
-        "images": f"{len(items)} images, {items_digest(items, cfg.DATASET.ROOT)}",
-        "transform": json.dumps(transform, sort_keys=True, default=list),
-        "precision": str(precision),
-    }
 
 
 def backbone_tag(cfg):
@@ -69,7 +56,7 @@ def read_cached(path, key):
         print(f'The cached features "{path}" cannot be read ({type(e).__name__}: {e}): extracting them again')
         return None
     if stored != key:
-        changed = "no record of its inputs" if stored is None else ", ".join(k for k in key if stored.get(k) != key[k])
+        changed = changed_entries(stored, key)
         print(f'The cached features "{path}" were made from other inputs ({changed}): extracting them again')
         return None
     if len(features) != len(labels):
@@ -93,7 +80,7 @@ class FeatureCache:
         same inputs, else extracted and saved there."""
         path = os.path.join(self.folder, f"{name}.npz")
         key = cache_key(cfg, self.weights_file, items, self.precision)
-        if os.path.isfile(path):
+        if key is not None and os.path.isfile(path):
             cached = read_cached(path, key)
             if cached is not None:
                 print(f"Loaded cached features from {path}")
@@ -102,6 +89,10 @@ class FeatureCache:
             self._encoder = self.build_encoder()
         encoder, device = self._encoder
         features, labels = extract_features(cfg, encoder, items, device, desc=f"Extracting {name} features")
+        if key is None:
+            print(f'The weights "{self.weights_file}" have no content fingerprint here: the features are not cached')
+            return features, labels
+
         def write(tmp):
             with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to a name
                 np.savez(f, feature_list=features, label_list=labels, cache_key=json.dumps(key, sort_keys=True))

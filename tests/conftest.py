@@ -1,9 +1,25 @@
 """Shared fixtures: a tiny CLIP file and a miniature OxfordPets data set, built once per session."""
+import os
+
 import pytest
 
 from tools.synthetic_data import make_dataset
 from tools.tiny_clip import save_tiny_clip
 from tools.world import pretrain as world_pretrain
+
+
+@pytest.fixture(scope="session", autouse=True)
+def feature_cache_folder(tmp_path_factory):
+    """The evaluation feature cache of every test (and of the train.py processes tests start) in
+    the session's temporary folder, not in the home folder."""
+    folder = str(tmp_path_factory.mktemp("feature_cache"))
+    previous = os.environ.get("TEXTREFINER_FEATURE_CACHE")
+    os.environ["TEXTREFINER_FEATURE_CACHE"] = folder
+    yield folder
+    if previous is None:
+        os.environ.pop("TEXTREFINER_FEATURE_CACHE")
+    else:
+        os.environ["TEXTREFINER_FEATURE_CACHE"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,8 @@ MODULES = sorted(name[:-3] for name in os.listdir(os.path.join(REPO, "bench"))
 PRINTS = {
     "bench_caption_tta": [r"one K-beam generation: \d+\.\d+ s", r"ratio TTA / \(steps x generation\): \d+\.\d+"],
     "bench_cocoop_eval": [r"ratio TextRefiner on CoCoOp / CoCoOp: \d+\.\d+"],
+    "bench_eval_cache": [r"evaluation phase ratio without / with cache: \d+\.\d+ ± \d+\.\d+",
+                         r"projected for a 25000-image test split: evaluation phase ratio at least -?\d+\.\d+"],
     "bench_quickgelu": [r"QuickGELU share of the eager forward -?\d+\.\d%",
                         r"features bit-identical True, CoOp logits bit-identical True"],
     "bench_textrefiner": [r"train step, batch 8: ours \d+\.\d+ s", r"speed-up x\d+\.\d+",

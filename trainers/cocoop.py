@@ -99,9 +99,11 @@ class CoCoOp(CoOp):
     def losses(self, image, label):
         return F.cross_entropy(self.model(image), label), {}  # the reference logs the loss only
 
-    # the class text depends on the image: no text once per evaluation, the whole model per batch
+    # the class text depends on the image: no text once per evaluation, per-image text per batch
     def before_evaluation(self, split):
         pass
 
-    def model_inference(self, image):
-        return self.model(image)
+    def logits_from_features(self, features):
+        """CoCoOpCLIP.forward after its image encoder: normalised features [B, D] -> logits [B, C]."""
+        text = self.model.instance_text_features(features)  # [B, C, D]
+        return self.model.logit_scale.exp() * torch.einsum("bd,bcd->bc", features, text)

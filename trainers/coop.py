@@ -210,6 +210,7 @@ class CustomCLIP(nn.Module):
 class CoOp(PromptTrainer):
     prompt_key = "COOP"
     log_trainable = False
+    frozen_image_encoder = True  # the prompts are text tokens only
 
     def build_custom_clip(self, clip_model):
         return CustomCLIP(self.prompt_cfg, self.cfg.INPUT.SIZE, self.dm.dataset.classnames, clip_model)

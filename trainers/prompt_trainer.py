@@ -65,6 +65,7 @@ class PromptTrainer(TrainerX):
     # get a gradient), as references that pass the whole model do: same updates, same optimizer state
     optimize_all_parameters = False
     vit_only = False  # deep prompts inside the image encoder's transformer blocks (IVLP, MaPLe, ...)
+    frozen_image_encoder = False  # no learned parameter enters the test-time image features (CoOp, TaskRes, ...)
 
     @property
     def prompt_cfg(self):
@@ -212,8 +213,14 @@ class PromptTrainer(TrainerX):
     def after_evaluation(self, split):
         self._eval_text = None
 
+    def frozen_image_tower(self):
+        return self.model.image_encoder if self.frozen_image_encoder else None
+
     def model_inference(self, image):
-        features = self.image_features(image)
+        return self.logits_from_features(self.image_features(image))
+
+    def logits_from_features(self, features):
+        """Logits [B, C] of normalised image features [B, D] against this evaluation's class text."""
         return self.model.logit_scale.exp() * features @ self._eval_text.t().to(features.dtype)  # [B, C]
 
     # ----- checkpoints ----------------------------------------------------------------------

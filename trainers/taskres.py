@@ -135,6 +135,7 @@ class TaskRes(PromptTrainer):
 
     prompt_key = "TaskRes"
     log_trainable = False
+    frozen_image_encoder = True  # only class weights are learned
 
     @classmethod
     def weights_files(cls, cfg):

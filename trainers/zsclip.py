@@ -91,11 +91,20 @@ class ZeroshotCLIP(TrainerX):
         self.text_features = text_features
         self.clip_model = clip_model
 
-    def model_inference(self, image):
+    def frozen_image_tower(self):
+        return self.clip_model.visual
+
+    def image_features(self, image):
+        """Normalised image features [B, D]."""
         image_features = self.clip_model.encode_image(image.type(self.clip_model.dtype))
-        image_features = image_features / image_features.norm(dim=-1, keepdim=True)
+        return image_features / image_features.norm(dim=-1, keepdim=True)
+
+    def logits_from_features(self, image_features):
         logit_scale = self.clip_model.logit_scale.exp()
         return logit_scale * image_features @ self.text_features.t()  # [B, C]
+
+    def model_inference(self, image):
+        return self.logits_from_features(self.image_features(image))
 
     def train(self):
         raise RuntimeError(f"{self.__class__.__name__} has nothing to train: run train.py with --eval-only")

@@ -139,6 +139,10 @@ def default_tree():
             # (ours) --eval-only without --model-dir of a trainer with learned parameters: refused unless
             # True; the result is then marked untrained (results.json, log) and parse_test_res keeps it apart
             "ALLOW_UNTRAINED": False,
+            # (ours) trainers with a frozen, unprompted image tower read the test images' features from
+            # a cache on disk (computed once; results unchanged, docs/ENGINE_CACHE.md); False computes them
+            "FEATURE_CACHE": True,
+            "FEATURE_CACHE_DIR": "",  # (ours) the cache's folder; "": $TEXTREFINER_FEATURE_CACHE or ~/.cache/textrefiner/features
         },
         "TRAINER": {"NAME": "", **_dassl_trainer_nodes()},
     }

@@ -40,7 +40,7 @@ class TextRefinerCoCoOp(TextRefinerCoOp, CoCoOp):
         total, parts = coop_total(F.cross_entropy(logits, label), semantic, step.regularisation, tf.BALANCE, tf.DISTILL)
         return total, {**parts, "acc": compute_accuracy(logits, label)[0]}
 
-    def model_inference(self, image):
-        image_features = self.image_features(image)  # [B, D], normalised
+    def logits_from_features(self, image_features):
+        # image_features: [B, D], normalised
         refined = self.head.refine(self.model.instance_text_features(image_features))  # [B, C, D]
         return per_image_logits(self.model.logit_scale.exp(), image_features, refined.to(image_features.dtype))
