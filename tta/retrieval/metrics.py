@@ -7,11 +7,13 @@ as that expression does with a stable sort: a tied item with a higher index come
     rank(i) = #{j : s_j > s_i} + #{j > i : s_j == s_i}
 
 Image -> text: the rank of an image is the best rank of its captions; text -> image: the rank of
-the caption's image. R@K = 100 x the fraction of queries of rank < K.
+the caption's image. R@K = 100 x the fraction of queries of rank < K. Ranks are computed per block
+of queries, so no score matrix over the whole set is ever held.
 """
 import torch
 
 KS = (1, 5, 10)
+PREFIX = {"image2text": "txt", "text2image": "img"}
 
 
 def gallery_ranks(scores, targets):
@@ -22,43 +24,51 @@ def gallery_ranks(scores, targets):
     return before.sum(dim=1)
 
 
-def recalls(ranks):
-    return [100.0 * (ranks < k).double().mean().item() for k in KS]
-
-
-def i2t_ranks(scores_i2t, img2txt):
-    """scores_i2t [N_img, N_txt] -> best rank [N_img] over each image's captions."""
-    best = torch.full((scores_i2t.shape[0],), scores_i2t.shape[1], dtype=torch.long)
-    n_caps = max(len(t) for t in img2txt)
-    for c in range(n_caps):  # the c-th caption of each image that has one
-        rows = torch.tensor([i for i, t in enumerate(img2txt) if len(t) > c])
-        targets = torch.tensor([img2txt[i][c] for i in rows.tolist()])
-        best[rows] = torch.minimum(best[rows], gallery_ranks(scores_i2t[rows], targets))
+def best_ranks(scores, targets):
+    """scores [Q, G], targets: per query a list of gallery indices -> best rank [Q] among them."""
+    scores = scores.float()
+    best = torch.full((scores.shape[0],), scores.shape[1], dtype=torch.long, device=scores.device)
+    for c in range(max(len(t) for t in targets)):  # the c-th target of each query that has one
+        rows = torch.tensor([q for q, t in enumerate(targets) if len(t) > c], device=scores.device)
+        column = torch.tensor([targets[q][c] for q in rows.tolist()], device=scores.device)
+        best[rows] = torch.minimum(best[rows], gallery_ranks(scores[rows], column))
     return best
 
 
-def report_metrics(scores_i2t, scores_t2i, txt2img, img2txt):
-    """LAVIS's dict: txt_r1/5/10 and txt_r_mean (image -> text), img_r1/5/10 and img_r_mean
-    (text -> image), r_mean (their mean) and agg_metrics (= txt_r_mean, as LAVIS names it)."""
-    tr1, tr5, tr10 = recalls(i2t_ranks(scores_i2t.float().cpu(), img2txt))
-    ir1, ir5, ir10 = recalls(gallery_ranks(scores_t2i.float().cpu(), torch.tensor(txt2img)))
-    tr_mean, ir_mean = (tr1 + tr5 + tr10) / 3, (ir1 + ir5 + ir10) / 3
-    return {
-        "txt_r1": tr1, "txt_r5": tr5, "txt_r10": tr10, "txt_r_mean": tr_mean,
-        "img_r1": ir1, "img_r5": ir5, "img_r10": ir10, "img_r_mean": ir_mean,
-        "r_mean": (tr_mean + ir_mean) / 2, "agg_metrics": tr_mean,
-    }
+def targets_of(direction, txt2img, img2txt):
+    """Per query of ``direction`` its correct gallery items: an image's captions, a caption's image."""
+    return img2txt if direction == "image2text" else [[i] for i in txt2img]
 
 
-def direction_metrics(scores, direction, txt2img, img2txt):
-    """The three recalls and their mean of one direction ("image2text" [N_img, N_txt] scores, or
-    "text2image" [N_txt, N_img]): a run of one direction reports only what it computed."""
-    if direction == "image2text":
-        r = recalls(i2t_ranks(scores.float().cpu(), img2txt))
-        prefix = "txt"
-    else:
-        r = recalls(gallery_ranks(scores.float().cpu(), torch.tensor(txt2img)))
-        prefix = "img"
+def direction_metrics(ranks, direction):
+    """Ranks [Q] of one direction -> {txt|img}_r1/r5/r10 and _r_mean."""
+    prefix = PREFIX[direction]
+    r = [100.0 * (ranks < k).double().mean().item() for k in KS]
     out = {f"{prefix}_r{k}": v for k, v in zip(KS, r)}
     out[f"{prefix}_r_mean"] = sum(r) / 3
     return out
+
+
+def both_metrics(i2t, t2i):
+    """The two directions' metrics -> LAVIS's dict, with r_mean (their mean) and agg_metrics (=
+    txt_r_mean, as LAVIS names it)."""
+    out = {**i2t, **t2i}
+    out["r_mean"] = (i2t["txt_r_mean"] + t2i["img_r_mean"]) / 2
+    out["agg_metrics"] = i2t["txt_r_mean"]
+    return out
+
+
+def matrix_ranks(scores_fn, n_queries, targets, block=1024):
+    """Ranks [n_queries] of ``scores_fn(rows)`` -> [len(rows), G], a block of queries at a time."""
+    ranks = []
+    for start in range(0, n_queries, block):
+        rows = slice(start, min(start + block, n_queries))
+        ranks.append(best_ranks(scores_fn(rows), targets[rows]).cpu())
+    return torch.cat(ranks)
+
+
+def report_metrics(scores_i2t, scores_t2i, txt2img, img2txt):
+    """LAVIS's _report_metrics on two full score matrices [N_img, N_txt] and [N_txt, N_img]."""
+    i2t = best_ranks(scores_i2t, targets_of("image2text", txt2img, img2txt))
+    t2i = best_ranks(scores_t2i, targets_of("text2image", txt2img, img2txt))
+    return both_metrics(direction_metrics(i2t, "image2text"), direction_metrics(t2i, "text2image"))
