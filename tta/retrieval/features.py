@@ -2,9 +2,10 @@
 per (model, data) and kept on disk as safetensors.
 
 A cache file is named by the sha256 of what the embeddings derive from: the model's weights (their
-content hash, or the hub name), the side (image / text), the texts or the images' content, the
-image size and the precision. A rerun, another direction or another method with the same model
-reads the file instead of encoding the set again. Writes are atomic (a temporary file renamed).
+content hash, or the hub name; they also fix the image size), the side (image / text), the texts or
+the images' paths and content, and the precision. A rerun, another direction or another method with
+the same model reads the file instead of encoding the set again, without loading the model. Writes
+are atomic (a temporary file renamed).
 """
 import contextlib
 import hashlib
@@ -76,25 +77,25 @@ def encode_images(model, paths, device, amp, batch_size=64, workers=4):
     return torch.cat(out)
 
 
-class FeatureCache:
-    """Embeddings of a set's images and texts per model, read from / written to ``folder``."""
+def data_digests(data):
+    """{"text": sha256 of the cleaned captions, "image": of the images' paths and contents} of a RetrievalSet."""
+    return {"text": texts_digest(data.texts), "image": images_digest(data.images, data.image_root)}
 
-    def __init__(self, folder, data, device, amp, workers=4, batch_size=128, log=print):
+
+class FeatureCache:
+    """Embeddings of a set's images and texts per model, read from / written to ``folder``;
+    ``digests`` the set's data_digests."""
+
+    def __init__(self, folder, data, digests, device, amp, workers=4, batch_size=128, log=print):
         self.folder = folder
         self.data = data
+        self.digests = digests
         self.device = device
         self.amp = amp
         self.workers = workers
         self.batch_size = batch_size
         self.log = log
-        self._digests = {}
         self._fingerprints = {}
-
-    def _data_digest(self, side):
-        if side not in self._digests:
-            d = self.data
-            self._digests[side] = texts_digest(d.texts) if side == "text" else images_digest(d.images, d.image_root)
-        return self._digests[side]
 
     def _model_id(self, weights):
         if weights not in self._fingerprints:
@@ -102,18 +103,23 @@ class FeatureCache:
             self._fingerprints[weights] = file_fingerprint(weights)["sha256"] or weights
         return self._fingerprints[weights]
 
-    def key(self, weights, model, side):
-        what = {"format": FORMAT, "model": self._model_id(weights), "side": side, "data": self._data_digest(side),
-                "size": model.visual.input_resolution if side == "image" else None, "amp": self.amp}
+    def key(self, weights, side):
+        what = {"format": FORMAT, "model": self._model_id(weights), "side": side, "data": self.digests[side],
+                "amp": self.amp}
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
-    def get(self, weights, model, side, label):
-        """Embeddings [N, D] of the set's ``side`` ("image" / "text") under ``model`` (from file ``weights``)."""
-        path = os.path.join(self.folder, f"{side}_{self.key(weights, model, side)[:32]}.safetensors")
+    def path(self, weights, side):
+        return os.path.join(self.folder, f"{side}_{self.key(weights, side)[:32]}.safetensors")
+
+    def get(self, weights, side, load_model, label):
+        """Embeddings [N, D] of the set's ``side`` ("image" / "text") under the CLIP of file ``weights``;
+        ``load_model()`` gives that CLIP when they are not cached yet."""
+        path = self.path(weights, side)
         if os.path.isfile(path):
             self.log(f"{label}: {side} embeddings of {self.data.name} read from {path}")
             return load_file(path)["features"].to(self.device)
         self.log(f"{label}: encoding the {len(getattr(self.data, side + 's'))} {side}s of {self.data.name}")
+        model = load_model()
         if side == "text":
             features = encode_texts(model, self.data.texts, self.device, self.amp, self.batch_size)
         else:
