@@ -103,6 +103,10 @@ def test_scripts_write_results(tmp_path, coco_root, tiny_vit_path, tiny_teacher_
     multi = read(tmp_path / "out" / f"tta_clip_{dataset}_ret_03" / "image2text" / "run.json")["config"]
     assert multi["multiple_reward_models"] == 1 and multi["momentum_update"] == 1 and multi["update_freq"] == 64
     if dataset == "coco":
+        run_script("tta_coco_ret.sh", dict(env, NPROC="2", VARIANTS="01", OUTPUT=str(tmp_path / "two")))
+        for task in ("image2text", "text2image"):  # queries shared out over two processes: the same ranks
+            assert read(tmp_path / "two" / "tta_clip_coco_ret_01" / task / "results.json") == read(
+                tmp_path / "out" / "tta_clip_coco_ret_01" / task / "results.json")
         env["DATASETS"] = "coco"
         subprocess.run(["bash", "scripts/rlcf/zero_shot_ret.sh", "--workers", "0"], cwd=REPO, env=env, check=True,
                        capture_output=True)
