@@ -80,13 +80,14 @@ def zero_shot(data, features):
     return both_metrics(direction_metrics(ranks_i2t, "image2text"), direction_metrics(ranks_t2i, "text2image"))
 
 
-def queries_of(args, data, size):
-    """Yield (query index, query) of the direction: images [1, 3, H, W] or token ids [1, 77]."""
+def queries_of(args, data, size, indices):
+    """Yield (query index, query) for the ``indices`` of the direction's queries: images [1, 3, H, W]
+    or token ids [1, 77]."""
     if args.retrieval_task == "image2text":
-        yield from enumerate(image_loader(data.images, size, 1, args.workers))
+        yield from zip(indices, image_loader([data.images[i] for i in indices], size, 1, args.workers))
     else:
-        for i, text in enumerate(data.texts):
-            yield i, tokenize([text])
+        for i in indices:
+            yield i, tokenize([data.texts[i]])
 
 
 def sides(args):
@@ -126,14 +127,13 @@ def adapt_set(args, data, features, policy, amp):
     ranks = torch.zeros(n, dtype=torch.long, device=device)
     world, rank = distributed.world_size(), distributed.rank()
     start, done = time.time(), 0
-    for i, query in queries_of(args, data, policy.visual.input_resolution):
-        if i % world != rank:
-            continue
+    mine = list(range(rank, n, world))  # under torchrun this process's share of the queries
+    for i, query in queries_of(args, data, policy.visual.input_resolution, mine):
         scores = tuner(query.to(device), [q[i:i + 1] for q in reward_queries])  # [G]
         ranks[i] = best_ranks(scores[None], [targets[i]])[0]
         done += 1
         if done % args.print_freq == 0:
-            print(f"[{done}/{(n - rank + world - 1) // world}] {(time.time() - start) / done:.3f} s per query")
+            print(f"[{done}/{len(mine)}] {(time.time() - start) / done:.3f} s per query")
     seconds = time.time() - start
     print(f"The running time for {data.name} {args.retrieval_task} is {seconds / 60:.1f} Minute "
           f"({seconds / max(done, 1):.3f} s per query)")
