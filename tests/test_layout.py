@@ -8,7 +8,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FOLDERS = ("engine", "clip", "datasets", "trainers", "tta", "lpclip", "tools", "bench")
-SCRIPTS = ("train", "tta", "caption", "parse_test_res")  # the root entry points (tta.py and the tta/ package share a node)
+SCRIPTS = ("train", "tta", "tta_ret", "caption", "parse_test_res")  # the root entry points (tta.py and the tta/ package share a node)
 
 
 def python_files(folder):

@@ -9,9 +9,9 @@ import math
 import time
 
 import torch
-import torch.nn.functional as F
 
 from engine import distributed
+from tta.core.rewards import reward_loss
 
 
 def select_confident(logits, p):
@@ -26,15 +26,6 @@ def marginal_entropy(logits):
     log_mean = log_probs.logsumexp(dim=0) - math.log(logits.shape[0])  # [C]
     log_mean = log_mean.clamp(min=torch.finfo(log_mean.dtype).min)
     return -(log_mean * log_mean.exp()).sum(dim=-1)
-
-
-def reward_loss(logits, reward):
-    """mean over (view, candidate) of reward x CE(view logits, candidate), candidates the top-K classes."""
-    k = reward.sample_k
-    candidates = logits.topk(k, dim=-1).indices.flatten()  # [S * K], view-major
-    rewards = reward.rewards(candidates)  # [S * K], no graph
-    ce = F.cross_entropy(logits.repeat_interleave(k, dim=0), candidates, reduction="none")
-    return (rewards * ce).mean()
 
 
 class Adapter:

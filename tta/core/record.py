@@ -32,12 +32,18 @@ NOT_RESULT_ARGS = frozenset((
 ))
 
 
-def result_args(args):
-    return {k: v for k, v in sorted(vars(args).items()) if k not in NOT_RESULT_ARGS}
+def result_args(args, not_result=NOT_RESULT_ARGS):
+    return {k: v for k, v in sorted(vars(args).items()) if k not in not_result}
 
 
 class TTARecord(ManifestRecord):
-    """The run.json of a tta.py output folder: refuses another run, keeps the finished sets."""
+    """The run.json of a tta.py output folder: refuses another run, keeps the finished sets.
+
+    Another program (tta_ret.py) subclasses it with its name, its arguments that do not change
+    results, and what a finished set records (``data``, ``finish_set``, ``finished``)."""
+
+    PROGRAM = "tta.py"
+    NOT_RESULT_ARGS = NOT_RESULT_ARGS
 
     def __init__(self, args, weights_files):
         self.folder = args.output
@@ -45,9 +51,9 @@ class TTARecord(ManifestRecord):
         self.recorded = read_manifest(self.folder)
         self.manifest = {
             "format": FORMAT_VERSION,
-            "program": "tta.py",
+            "program": self.PROGRAM,
             "status": RUNNING,
-            "config": result_args(args),
+            "config": result_args(args, self.NOT_RESULT_ARGS),
             "weights": weights_fingerprint(weights_files),
             "sets": dict((self.recorded or {}).get("sets", {})),
         }
@@ -57,7 +63,7 @@ class TTARecord(ManifestRecord):
         if self.recorded is None:
             if osp.isfile(osp.join(self.folder, "results.json")):
                 raise RunConflict(
-                    f'The output folder "{self.folder}" holds the results.json of a tta.py run without run.json (an '
+                    f'The output folder "{self.folder}" holds the results.json of a {self.PROGRAM} run without run.json (an '
                     "earlier version): what it was made from is unknown, so it is not continued or replaced. Use "
                     "another --output, or delete that results.json to run here."
                 )
@@ -78,7 +84,7 @@ class TTARecord(ManifestRecord):
     def _refuse(self, found):
         if found:
             raise RunConflict(
-                f'The output folder "{self.folder}" holds a tta.py run made from other inputs ({describe_differences(found)}). '
+                f'The output folder "{self.folder}" holds a {self.PROGRAM} run made from other inputs ({describe_differences(found)}). '
                 "Continuing it would mix two runs in one table: use another --output (or remove "
                 f"{osp.join(self.folder, 'run.json')} and results.json to start this one over)."
             )

@@ -1,8 +1,10 @@
-"""The frozen reward CLIP(s) of RLCF: CLIPScore of (view, sampled class) pairs.
+"""The frozen reward CLIP(s) of RLCF: CLIPScore of (query, candidate) pairs, and RLCF's loss.
 
 score = clipscore_weight * max(cos(reward image feature, reward text feature), 0), with
-several reward models (RLCF-S) combined as a weighted sum. The class text features are
-computed once per data set, the image features once per test image (of its selected views).
+several reward models (RLCF-S) combined as a weighted sum. Classification: the candidates are
+class texts (features once per data set), the queries the selected views of a test image (once
+per image). Retrieval: the candidates are a gallery (images or captions) and the query the other
+side, their features precomputed for the whole set (``set_candidates`` once, ``set_queries`` per query).
 """
 import torch
 import torch.nn.functional as F
@@ -68,6 +70,14 @@ class CLIPReward(nn.Module):
             features.append(unit(m.encode_image(x).float()))
         self.image_features = features
 
+    def set_candidates(self, features):
+        """Per model the normalised candidate features [C, D_m], computed elsewhere (a retrieval gallery)."""
+        self.class_features = list(features)
+
+    def set_queries(self, features):
+        """Per model the normalised query features [S, D_m], computed elsewhere."""
+        self.image_features = list(features)
+
     @torch.no_grad()
     def clip_score(self, class_index):
         """class_index [S * K] (K candidates per view, view-major) -> scores [S * K]."""
@@ -91,3 +101,13 @@ class CLIPReward(nn.Module):
             centred = scores - scores.mean(dim=-1, keepdim=True)
             scores = centred / (scores.std(dim=-1, keepdim=True) + 1e-5) if self.amplify_rewards else centred
         return scores.flatten()
+
+
+def reward_loss(logits, reward):
+    """mean over (query, candidate) of reward x CE(query logits, candidate); the candidates of a
+    query are its top-K (``reward.sample_k``) of the logits [S, C]: classes, or gallery items."""
+    k = reward.sample_k
+    candidates = logits.topk(k, dim=-1).indices.flatten()  # [S * K], query-major
+    rewards = reward.rewards(candidates)  # [S * K], no graph
+    ce = F.cross_entropy(logits.repeat_interleave(k, dim=0), candidates, reduction="none")
+    return (rewards * ce).mean()
