@@ -1,6 +1,8 @@
 """Command line of tta.py: the reference's flags (tpt_cls_rl.py / tune_cls_rl.py) plus --method."""
 import argparse
 
+from tta.core.cli import add_momentum_arguments, add_reward_arguments, none_or_str
+
 from .policy import BN_MODES
 
 METHODS = ("zeroshot", "tpt", "rlcf-prompt", "rlcf-tune")
@@ -12,10 +14,6 @@ METHOD_DEFAULTS = {
     "rlcf-prompt": (3, 5, 7e-3, 5e-4),  # rlcf-prompt.sh / rlcf-prompt-fine.sh
     "rlcf-tune": (3, 3, 1e-5, 5e-4),  # rlcf-tune.sh
 }
-
-
-def none_or_str(value):
-    return None if value in ("None", "none", "") else value
 
 
 def build_parser():
@@ -55,24 +53,12 @@ def build_parser():
                         "(the same gradient for one extra text forward; 0 = all classes at once)")
     # RLCF reward
     p.add_argument("--sample_k", type=int, default=3, help="candidates (top-K classes) per view")
-    p.add_argument("--reward_arch", default="ViT-L/14", help="reward CLIP: as -a")
-    p.add_argument("--multiple_reward_models", type=int, default=0, help="1: RLCF-S, several reward CLIPs")
-    p.add_argument("--reward_archs", nargs="+", default=None,
-                   help="RLCF-S reward CLIPs (default ViT-L/14@336px RN50x64 ViT-L/14)")
-    p.add_argument("--reward_weights", nargs="+", type=float, default=None,
-                   help="RLCF-S weight per reward CLIP (default the reference's 10 : 3 : 5 by name)")
-    p.add_argument("--weighted_scores", type=int, default=1, help="RLCF-S: 1 weighted sum, 0 mean of the scores")
-    p.add_argument("--clipscore_weight", type=float, default=2.5)
-    p.add_argument("--reward_process", type=int, default=1, help="1: subtract the mean reward (baseline)")
+    add_reward_arguments(p)
     p.add_argument("--process_batch", type=int, default=0, help="1: baseline over all views x K, 0: per view")
-    p.add_argument("--reward_amplify", type=int, default=0, help="1: also divide by the rewards' std")
     p.add_argument("--min_entropy_reg", type=int, default=0, help="1: add min_entropy_w x marginal entropy")
     p.add_argument("--min_entropy_w", type=float, default=0.1)
     # image-encoder run: momentum buffer
-    p.add_argument("--momentum_update", type=int, default=0)
-    p.add_argument("--update_freq", type=int, default=256)
-    p.add_argument("--update_w", type=float, default=1.0)
-    p.add_argument("--tta_momentum", type=float, default=0.9999)
+    add_momentum_arguments(p)
     p.add_argument("--bn_mode", default="train", choices=BN_MODES,
                    help="rlcf-tune with a ResNet student: BatchNorm while adapting; train (the reference's: the "
                         "views' batch statistics, running statistics updated, restored for the next image) or eval")

@@ -2,7 +2,7 @@
 the data set named by --dataset instead of a LAVIS config file."""
 import argparse
 
-from tta.classification.cli import none_or_str
+from tta.core.cli import add_momentum_arguments, add_reward_arguments, none_or_str
 
 from .adapt import DIRECTIONS
 from .data import SETS
@@ -34,21 +34,9 @@ def build_parser():
     p.add_argument("--weight_decay", type=float, default=5e-4)
     p.add_argument("--sample_k", type=int, default=None,
                    help="candidates per query (default 20 COCO / 16 Flickr30k image2text, 12 text2image)")
-    p.add_argument("--multiple_reward_models", type=int, default=0, help="1: several reward CLIPs")
-    p.add_argument("--reward_arch", default="ViT-L/14", help="reward CLIP: as -a")
-    p.add_argument("--reward_archs", nargs="+", default=None,
-                   help="the reward CLIPs with --multiple_reward_models 1 (default ViT-L/14@336px RN50x64 ViT-L/14)")
-    p.add_argument("--reward_weights", nargs="+", type=float, default=None,
-                   help="weight per reward CLIP (default the reference's 10 : 3 : 5 by name)")
-    p.add_argument("--weighted_scores", type=int, default=1, help="several reward CLIPs: 1 weighted sum, 0 mean")
-    p.add_argument("--clipscore_weight", type=float, default=2.5)
-    p.add_argument("--reward_process", type=int, default=1, help="1: subtract the mean reward over the K candidates")
+    add_reward_arguments(p)
     p.add_argument("--process_batch", type=int, default=0, help="accepted as the reference (one query per batch)")
-    p.add_argument("--reward_amplify", type=int, default=0, help="1: also divide by the rewards' std")
-    p.add_argument("--momentum_update", type=int, default=0, help="1: the momentum buffer (tta/core/episodic.py)")
-    p.add_argument("--update_freq", type=int, default=256, help="queries between moves of the reset point")
-    p.add_argument("--update_w", type=float, default=1.0)
-    p.add_argument("--tta_momentum", type=float, default=0.9999)
+    add_momentum_arguments(p)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--gpu", type=int, default=0, help="CUDA device index (CPU when CUDA is absent)")
     p.add_argument("--workers", type=int, default=4, help="image loading workers")
