@@ -16,7 +16,9 @@ from engine.metrics import compute_accuracy
 
 from ..cocoop import CoCoOp
 from .losses import coop_total
-from .plugin import COOP_FAMILY_KEYS, MEMORY, attach_refiner, coop_weights, is_refiner_parameter, refiner_to_half
+from .plugin import (
+    COOP_FAMILY_KEYS, MEMORY, attach_refiner, coop_weights, is_refiner_parameter, refiner_to_half,
+)
 from .refiner import check_refiner_cfg
 
 
@@ -48,7 +50,7 @@ class TextRefinerCoCoOp(CoCoOp):
         refined = self.head.refine(self.model.instance_text_features(image_features))  # [B, C, D]
         return per_image_logits(self.model.logit_scale.exp(), image_features, refined.to(image_features.dtype))
 
-    # ----- the plug-in attached through the host's hooks (see plugin.py) ----------------
+    # ----- the plug-in, attached through the host's hooks (see plugin.py) ----------------------
     def check_cfg(self, cfg):
         super().check_cfg(cfg)
         check_refiner_cfg(cfg.TRAINER.TF)
@@ -56,7 +58,8 @@ class TextRefinerCoCoOp(CoCoOp):
     def build_extra_modules(self):
         super().build_extra_modules()
         in_dim = out_dim = self.model.image_encoder.output_dim
-        self.head = attach_refiner(self.model, self.cfg.TRAINER.TF, in_dim, out_dim, coop_weights(self.cfg.TRAINER.TF))
+        tf = self.cfg.TRAINER.TF
+        self.head = attach_refiner(self.model, tf, in_dim, out_dim, coop_weights(tf))
         self.memory = self.head.cache
 
     def to_reference_half(self):

@@ -12,10 +12,11 @@ from .refiner import check_refiner_cfg
 class TextRefinerIVLP(IVLP):
     # ----- the host's loss composition ---------------------------------------------------------
     def losses(self, image, label):
-        loss, parts, _, _ = refined_ce(self.head, self.model, image, label, self.model.text_features(), self.cfg.TRAINER.TF)
+        text = self.model.text_features()  # [C, D], normalised
+        loss, parts, _, _ = refined_ce(self.head, self.model, image, label, text, self.cfg.TRAINER.TF)
         return loss, parts
 
-    # ----- the plug-in attached through the host's hooks (see plugin.py) ----------------
+    # ----- the plug-in, attached through the host's hooks (see plugin.py) ----------------------
     def check_cfg(self, cfg):
         super().check_cfg(cfg)
         check_refiner_cfg(cfg.TRAINER.TF)
@@ -23,7 +24,8 @@ class TextRefinerIVLP(IVLP):
     def build_extra_modules(self):
         super().build_extra_modules()
         in_dim = out_dim = self.model.image_encoder.output_dim
-        self.head = attach_refiner(self.model, self.cfg.TRAINER.TF, in_dim, out_dim, coop_weights(self.cfg.TRAINER.TF))
+        tf = self.cfg.TRAINER.TF
+        self.head = attach_refiner(self.model, tf, in_dim, out_dim, coop_weights(tf))
         self.memory = self.head.cache
 
     def to_reference_half(self):
@@ -52,7 +54,7 @@ class TextRefinerIVLP(IVLP):
             return
         super().restore_state(name, checkpoint, strict)
 
-    # ----- evaluation: the refined class text, once per evaluation ----------------------------
+    # ----- evaluation: the refined class text, once per evaluation ---------------------------
     @torch.no_grad()
     def class_text(self):
         return self.head.refine(super().class_text())  # [C, D]

@@ -1,4 +1,4 @@
-"""TextRefiner on KgCoOp (TRAINER.TF.HOST "KgCoOp"): CoOp's adapter plus KgCoOp's own regulariser.
+"""TextRefiner on KgCoOp (TRAINER.TF.HOST "KgCoOp"): the CoOp adapter's loss plus KgCoOp's own regulariser.
 
 Loss: CE(image, t~) + L_sem / BALANCE + DISTILL * L_reg (the CoOp variant) + W * (1 - mean cos(t,
 w)), where t is the prompted (unrefined) text and w the hand-crafted CLIP text (TRAINER.COOP.W).
@@ -7,7 +7,9 @@ Evaluation and checkpoints as on CoOp: t~ once per evaluation; ``prompt_learner/
 import torch
 
 from ..kgcoop import KgCoOp, knowledge_guided_loss
-from .plugin import COOP_FAMILY_KEYS, MEMORY, attach_refiner, coop_weights, is_refiner_parameter, refined_ce, refiner_to_half
+from .plugin import (
+    COOP_FAMILY_KEYS, MEMORY, attach_refiner, coop_weights, is_refiner_parameter, refined_ce, refiner_to_half,
+)
 from .refiner import check_refiner_cfg
 
 
@@ -19,7 +21,7 @@ class TextRefinerKgCoOp(KgCoOp):
         knowledge = self.prompt_cfg.W * knowledge_guided_loss(text, self.clip_text)
         return loss + knowledge, {**parts, "kg": knowledge.detach()}
 
-    # ----- the plug-in attached through the host's hooks (see plugin.py) ----------------
+    # ----- the plug-in, attached through the host's hooks (see plugin.py) ----------------------
     def check_cfg(self, cfg):
         super().check_cfg(cfg)
         check_refiner_cfg(cfg.TRAINER.TF)
@@ -27,7 +29,9 @@ class TextRefinerKgCoOp(KgCoOp):
     def build_extra_modules(self):
         super().build_extra_modules()
         in_dim = out_dim = self.model.image_encoder.output_dim
-        self.head = attach_refiner(self.model, self.cfg.TRAINER.TF, in_dim, out_dim, {**coop_weights(self.cfg.TRAINER.TF), "w": self.prompt_cfg.W})
+        tf = self.cfg.TRAINER.TF
+        weights = {**coop_weights(tf), "w": self.prompt_cfg.W}
+        self.head = attach_refiner(self.model, tf, in_dim, out_dim, weights)
         self.memory = self.head.cache
 
     def to_reference_half(self):
@@ -62,7 +66,7 @@ class TextRefinerKgCoOp(KgCoOp):
             return
         super().restore_state(name, checkpoint, strict)
 
-    # ----- evaluation: the refined class text, once per evaluation ----------------------------
+    # ----- evaluation: the refined class text, once per evaluation ---------------------------
     @torch.no_grad()
     def class_text(self):
         return self.head.refine(super().class_text())  # [C, D]

@@ -52,7 +52,8 @@ def attach_refiner(model, tf, in_dim, out_dim, hyper_parameters):
     model.mid_image_trans = FeatureAlignment(in_dim, out_dim)
     print("Building memory")
     memory = LocalCache(dim=out_dim, size=tf.MEMORY_SIZE, alpha=tf.ALPHA, momentum=tf.MOMENTUM)
-    head = TextRefinerHead(model.mid_image_trans, memory, tf.TOPK, tuple(tf.LOCAL_FEATURES), gather=distributed.all_gather_cat)
+    gather = distributed.all_gather_cat
+    head = TextRefinerHead(model.mid_image_trans, memory, tf.TOPK, tuple(tf.LOCAL_FEATURES), gather=gather)
     for name, value in hyper_parameters.items():
         print(f"check hyper-parameter {name}: {value}")
     print(f"check hyper-parameter alpha: {memory.alpha}")
@@ -81,5 +82,6 @@ def refined_ce(head, model, image, label, text, tf):
     global_feat, tokens, cls_attn = model.encode_image(image, return_local=True)
     image_features = global_feat / global_feat.norm(dim=-1, keepdim=True)
     step = head.forward_train(text, tokens, cls_attn)
-    logits, loss, parts = head.coop_losses(step, image_features, text, label, model.logit_scale.exp(), tf.BALANCE, tf.DISTILL)
+    scale = model.logit_scale.exp()
+    logits, loss, parts = head.coop_losses(step, image_features, text, label, scale, tf.BALANCE, tf.DISTILL)
     return loss, {**parts, "acc": compute_accuracy(logits, label)[0]}, logits, image_features

@@ -33,7 +33,7 @@ class TextRefinerPromptKD(PromptKD):
         semantic = semantic_kd_loss(local_logits.float(), teacher_logits, self.temperature, self.head.n_local)
         return promptkd_total(ukd, semantic, step.regularisation.float(), self.kd_weight)
 
-    # ----- the plug-in attached through the host's hooks (see plugin.py) ----------------
+    # ----- the plug-in, attached through the host's hooks (see plugin.py) ----------------------
     def check_cfg(self, cfg):
         super().check_cfg(cfg)
         check_refiner_cfg(cfg.TRAINER.TF)
@@ -41,7 +41,9 @@ class TextRefinerPromptKD(PromptKD):
     def build_extra_modules(self):
         super().build_extra_modules()
         in_dim, out_dim = self.model.image_encoder.output_dim, self.teacher_text.shape[-1]  # d -> D_t
-        self.head = attach_refiner(self.model, self.cfg.TRAINER.TF, in_dim, out_dim, {"kd_weight": f"{self.kd_weight} (L_sem x 1/100, L_mem x 1/50)"})
+        tf = self.cfg.TRAINER.TF
+        weights = {"kd_weight": f"{self.kd_weight} (L_sem x 1/100, L_mem x 1/50)"}
+        self.head = attach_refiner(self.model, tf, in_dim, out_dim, weights)
         self.memory = self.head.cache
 
     def to_reference_half(self):
@@ -70,7 +72,7 @@ class TextRefinerPromptKD(PromptKD):
             return
         super().restore_state(name, checkpoint, strict)
 
-    # ----- evaluation: the refined class text, once per evaluation ----------------------------
+    # ----- evaluation: the refined class text, once per evaluation ---------------------------
     @torch.no_grad()
     def class_text(self):
         return self.head.refine(super().class_text())  # [C, D]

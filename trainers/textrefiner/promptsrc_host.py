@@ -21,7 +21,7 @@ class TextRefinerPromptSRC(PromptSRC):
             loss = loss + term
         return loss, parts
 
-    # ----- the plug-in attached through the host's hooks (see plugin.py) ----------------
+    # ----- the plug-in, attached through the host's hooks (see plugin.py) ----------------------
     def check_cfg(self, cfg):
         super().check_cfg(cfg)
         check_refiner_cfg(cfg.TRAINER.TF)
@@ -29,7 +29,8 @@ class TextRefinerPromptSRC(PromptSRC):
     def build_extra_modules(self):
         super().build_extra_modules()
         in_dim = out_dim = self.model.image_encoder.output_dim
-        self.head = attach_refiner(self.model, self.cfg.TRAINER.TF, in_dim, out_dim, coop_weights(self.cfg.TRAINER.TF))
+        tf = self.cfg.TRAINER.TF
+        self.head = attach_refiner(self.model, tf, in_dim, out_dim, coop_weights(tf))
         self.memory = self.head.cache
 
     def to_reference_half(self):
@@ -58,7 +59,7 @@ class TextRefinerPromptSRC(PromptSRC):
             return
         super().restore_state(name, checkpoint, strict)
 
-    # ----- evaluation: the refined class text, once per evaluation ----------------------------
+    # ----- evaluation: the refined class text, once per evaluation ---------------------------
     @torch.no_grad()
     def class_text(self):
         return self.head.refine(super().class_text())  # [C, D]
