@@ -1,7 +1,7 @@
 """TextRefiner speed at ViT-B/16 shape (random weights): training step and evaluation throughput.
 
 Measures in one run, on the same machine:
-- a training step (batch 8): ours (TextRefinerMixin.refined_ce, the step TextRefiner on CoOp
+- a training step (batch 8): ours (plugin.refined_ce, the step TextRefiner on CoOp
   trains with) vs the reference's computation (bench/reference_style.py);
 - evaluation images/s (batch 32): the bare CLIP image encoder, ours with --classes and
   --many-classes classes, and the reference's computation with --classes.
@@ -13,7 +13,6 @@ import argparse
 import os
 import sys
 import time
-import types
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +25,7 @@ from engine.config import CfgNode  # noqa: E402
 from trainers.coop import CustomCLIP  # noqa: E402
 from trainers.shared.alignment import FeatureAlignment  # noqa: E402
 from trainers.textrefiner.cache import LocalCache  # noqa: E402
-from trainers.textrefiner.mixin import TextRefinerMixin  # noqa: E402
+from trainers.textrefiner.plugin import refined_ce  # noqa: E402
 from trainers.textrefiner.refiner import TextRefinerHead  # noqa: E402
 
 WORDS = ["cat", "dog", "husky", "tabby", "beagle", "sphynx", "boxer", "pug", "shiba inu", "maine coon"]
@@ -35,7 +34,7 @@ SMALLEST = ["--shape", "tiny", "--classes", "4", "--many-classes", "8", "--steps
 
 def build(clip_model, n_classes):
     """TextRefiner on CoOp's model (CustomCLIP + mid_image_trans), its cache and optimizer, and the
-    trainer's state that ``TextRefinerMixin.refined_ce`` reads."""
+    head and TRAINER.TF weights that ``refined_ce`` reads."""
     prompt_cfg = CfgNode(dict(N_CTX=4, CSC=False, CTX_INIT="a photo of a", CLASS_TOKEN_POSITION="end"))
     classnames = [f"{WORDS[i % len(WORDS)]} {i}" for i in range(n_classes)]
     size = clip_model.visual.input_resolution
@@ -47,18 +46,15 @@ def build(clip_model, n_classes):
     memory = LocalCache(dim=dim, size=25, alpha=0.2, momentum=0.8)
     params = [p for m in (model, memory) for p in m.parameters() if p.requires_grad]
     optim = torch.optim.SGD(params, lr=0.002, momentum=0.9, weight_decay=5e-4)
-    trainer = types.SimpleNamespace(
-        model=model, head=TextRefinerHead(model.mid_image_trans, memory),
-        cfg=CfgNode(dict(TRAINER=CfgNode(dict(TF=CfgNode(dict(BALANCE=50.0, DISTILL=20.0)))))),
-    )
-    trainer.encode_image_local = types.MethodType(TextRefinerMixin.encode_image_local, trainer)
-    return model, memory, optim, trainer
+    head = TextRefinerHead(model.mid_image_trans, memory)
+    tf = CfgNode(dict(BALANCE=50.0, DISTILL=20.0))
+    return model, memory, optim, (head, tf)
 
 
-def our_step(trainer, memory, optim, image, label):
-    trainer.model.train()
+def our_step(model, head, tf, memory, optim, image, label):
+    model.train()
     memory.train()
-    loss, _, _, _ = TextRefinerMixin.refined_ce(trainer, image, label, trainer.model.text_features())
+    loss, _, _, _ = refined_ce(head, model, image, label, model.text_features(), tf)
     optim.zero_grad()
     loss.backward()
     optim.step()
@@ -140,9 +136,9 @@ def main():
     size = clip_model.visual.input_resolution
     print(f"threads={args.threads} classes={args.classes} fp32 {args.shape} CLIP (random weights)")
 
-    model, memory, optim, trainer = build(clip_model, args.classes)
+    model, memory, optim, (head, tf) = build(clip_model, args.classes)
     image, label = torch.randn(8, 3, size, size), torch.randint(0, args.classes, (8,))
-    ours = timed(lambda: our_step(trainer, memory, optim, image, label), args.steps)
+    ours = timed(lambda: our_step(model, head, tf, memory, optim, image, label), args.steps)
     print(f"train step, batch 8: ours {ours:.2f} s")
     if not args.skip_reference:
         ref = timed(lambda: reference_step(model, memory, optim, image, label), args.steps)

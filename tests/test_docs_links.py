@@ -112,7 +112,7 @@ def test_the_map_comes_first_names_the_topics_and_only_files_that_exist():
     assert [topic for topic in MAP_TOPICS if topic not in section] == []
     paths = named_paths(section)
     assert {"engine/trainer.py", "trainers/prompt_trainer.py", "engine/optim/lr_scheduler.py",
-            "trainers/textrefiner/mixin.py", "configs/trainers/<TRAINER>/<cfg>.yaml", "scripts/runs.sh"} <= paths
+            "trainers/textrefiner/plugin.py", "configs/trainers/<TRAINER>/<cfg>.yaml", "scripts/runs.sh"} <= paths
     assert sorted(p for p in paths if not exists(p)) == []
 
 

@@ -1,5 +1,6 @@
 """TextRefiner on the IVLP, MaPLe and PromptSRC hosts: the losses against a recomputation written
-here, the host choice, and the user path through the scripts (base2new train -> test -> table)."""
+here, the host choice, the shape of every host adapter (a subclass of its host only), and the
+user path through the scripts (base2new train -> test -> table)."""
 import os
 import re
 import subprocess
@@ -10,7 +11,10 @@ import torch
 import torch.nn.functional as F
 
 import train
+from engine import TRAINER_REGISTRY
 from tools.synthetic_data import make_dataset
+from trainers.prompt_trainer import PromptTrainer
+from trainers.textrefiner import trainer as textrefiner_trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "4",
@@ -77,6 +81,20 @@ def test_refiner_losses_on_host(tmp_path, pets_root, tiny_vit_path, host):
     assert memory.extractor.weight.grad is not None and model.mid_image_trans.conv1[0].weight.grad is not None
     assert model.prompt_learner.ctx.grad is not None
     assert trainer.get_model_names()[1] == "Memory"
+
+
+@pytest.mark.parametrize("host", sorted(textrefiner_trainer.HOSTS))
+def test_host_adapter_subclasses_its_host_only(host):
+    # TextRefiner<Host> -> <Host> -> ... -> PromptTrainer: one base, the registered host trainer;
+    # nothing else in the MRO comes from the TextRefiner package (no mixin, no adapter on an adapter)
+    adapter = textrefiner_trainer.HOSTS[host]
+    host_trainer = TRAINER_REGISTRY.get(host)
+    assert adapter.__name__ == f"TextRefiner{host}"
+    assert adapter.__bases__ == (host_trainer,)
+    assert adapter.__mro__[1:] == host_trainer.__mro__
+    assert [c for c in adapter.__mro__ if c.__module__.startswith("trainers.textrefiner")] == [adapter]
+    # the host's own chain to PromptTrainer stays as shallow as today's (PromptSRC on IVLP, CoCoOp / KgCoOp on CoOp)
+    assert adapter.__mro__.index(PromptTrainer) <= 3
 
 
 def test_unknown_host_lists_the_supported_ones(tmp_path, pets_root, tiny_vit_path):

@@ -15,8 +15,11 @@ import torch.nn.functional as F
 from engine.metrics import compute_accuracy
 
 from ..cocoop import CoCoOp
-from .coop_host import TextRefinerCoOp
 from .losses import coop_total
+from .plugin import (
+    COOP_FAMILY_KEYS, MEMORY, attach_refiner, coop_weights, is_refiner_parameter, refiner_to_half,
+)
+from .refiner import check_refiner_cfg
 
 
 def per_image_logits(scale, features, text):
@@ -26,9 +29,10 @@ def per_image_logits(scale, features, text):
     return scale * torch.einsum("bnd,bcd->bnc", features, text).flatten(0, 1)
 
 
-class TextRefinerCoCoOp(TextRefinerCoOp, CoCoOp):
+class TextRefinerCoCoOp(CoCoOp):
+    # ----- the host's loss composition ---------------------------------------------------------
     def losses(self, image, label):
-        global_feat, tokens, cls_attn = self.encode_image_local(image)
+        global_feat, tokens, cls_attn = self.model.encode_image(image, return_local=True)
         image_features = global_feat / global_feat.norm(dim=-1, keepdim=True)  # [B, D]
         text = self.model.instance_text_features(image_features)  # [B, C, D], normalised
         step = self.head.forward_train(text, tokens, cls_attn)  # refined [B, C, D]
@@ -40,7 +44,52 @@ class TextRefinerCoCoOp(TextRefinerCoOp, CoCoOp):
         total, parts = coop_total(F.cross_entropy(logits, label), semantic, step.regularisation, tf.BALANCE, tf.DISTILL)
         return total, {**parts, "acc": compute_accuracy(logits, label)[0]}
 
+    # ----- evaluation: the class text depends on the image, refined per batch ------------------
     def logits_from_features(self, image_features):
         # image_features: [B, D], normalised
         refined = self.head.refine(self.model.instance_text_features(image_features))  # [B, C, D]
         return per_image_logits(self.model.logit_scale.exp(), image_features, refined.to(image_features.dtype))
+
+    # ----- the plug-in, attached through the host's hooks (see plugin.py) ----------------------
+    def check_cfg(self, cfg):
+        super().check_cfg(cfg)
+        check_refiner_cfg(cfg.TRAINER.TF)
+
+    def build_extra_modules(self):
+        super().build_extra_modules()
+        in_dim = out_dim = self.model.image_encoder.output_dim
+        tf = self.cfg.TRAINER.TF
+        self.head = attach_refiner(self.model, tf, in_dim, out_dim, coop_weights(tf))
+        self.memory = self.head.cache
+
+    def to_reference_half(self):
+        super().to_reference_half()
+        refiner_to_half(self.head)
+
+    def is_trainable(self, name):
+        return super().is_trainable(name) or is_refiner_parameter(name)
+
+    def trainable_modules(self):
+        return [*super().trainable_modules(), self.memory]
+
+    def extra_trainable(self):
+        return [*super().extra_trainable(), ("memory", self.memory)]
+
+    def registered_module(self):
+        return self.model  # prompt_learner/ holds the prompt learner and the alignment
+
+    def register_models(self):
+        super().register_models()
+        self.register_model(MEMORY, self.memory, self.optim, self.sched)
+
+    def checkpoint_keys(self, name):
+        return super().checkpoint_keys(name) if name == MEMORY else COOP_FAMILY_KEYS
+
+    def checkpoint_state(self, name):
+        return self.memory.checkpoint_state() if name == MEMORY else super().checkpoint_state(name)
+
+    def restore_state(self, name, checkpoint, strict=True):
+        if name == MEMORY:
+            self.memory.restore_checkpoint(checkpoint)
+            return
+        super().restore_state(name, checkpoint, strict)

@@ -7,22 +7,67 @@ Checkpoints as the reference: ``prompt_learner/`` (``prompt_learner.*`` and ``mi
 the frozen CLIP is not stored) and ``Memory/``. Like the reference, the prompt learner reads
 TRAINER.COOP (TRAINER.TF.N_CTX etc. are unused).
 """
+import torch
+
 from ..coop import CoOp
-from ..prompt_trainer import CheckpointKeys
-from .mixin import TextRefinerMixin
+from .plugin import (
+    COOP_FAMILY_KEYS, MEMORY, attach_refiner, coop_weights, is_refiner_parameter, refined_ce, refiner_to_half,
+)
+from .refiner import check_refiner_cfg
 
 
-class TextRefinerCoOp(TextRefinerMixin, CoOp):
+class TextRefinerCoOp(CoOp):
+    # ----- the host's loss composition ---------------------------------------------------------
+    def losses(self, image, label):
+        text = self.model.text_features()  # [C, D], normalised
+        loss, parts, _, _ = refined_ce(self.head, self.model, image, label, text, self.cfg.TRAINER.TF)
+        return loss, parts
+
+    # ----- the plug-in, attached through the host's hooks (see plugin.py) ----------------------
+    def check_cfg(self, cfg):
+        super().check_cfg(cfg)
+        check_refiner_cfg(cfg.TRAINER.TF)
+
+    def build_extra_modules(self):
+        super().build_extra_modules()
+        in_dim = out_dim = self.model.image_encoder.output_dim
+        tf = self.cfg.TRAINER.TF
+        self.head = attach_refiner(self.model, tf, in_dim, out_dim, coop_weights(tf))
+        self.memory = self.head.cache
+
+    def to_reference_half(self):
+        super().to_reference_half()
+        refiner_to_half(self.head)
+
+    def is_trainable(self, name):
+        return super().is_trainable(name) or is_refiner_parameter(name)
+
+    def trainable_modules(self):
+        return [*super().trainable_modules(), self.memory]
+
+    def extra_trainable(self):
+        return [*super().extra_trainable(), ("memory", self.memory)]
+
     def registered_module(self):
         return self.model  # prompt_learner/ holds the prompt learner and the alignment
 
-    def losses(self, image, label):
-        loss, parts, _, _ = self.refined_ce(image, label, self.model.text_features())
-        return loss, parts
+    def register_models(self):
+        super().register_models()
+        self.register_model(MEMORY, self.memory, self.optim, self.sched)
 
     def checkpoint_keys(self, name):
-        if name == "Memory":
-            return super().checkpoint_keys(name)
-        # reference checkpoints hold the whole CustomCLIP: keep the refiner's own keys
-        rebuilt = ("prompt_learner.token_prefix", "prompt_learner.token_suffix", "prompt_learner.tokenized_prompts")
-        return CheckpointKeys(("prompt_learner.", "mid_image_trans."), rebuilt=rebuilt)
+        return super().checkpoint_keys(name) if name == MEMORY else COOP_FAMILY_KEYS
+
+    def checkpoint_state(self, name):
+        return self.memory.checkpoint_state() if name == MEMORY else super().checkpoint_state(name)
+
+    def restore_state(self, name, checkpoint, strict=True):
+        if name == MEMORY:
+            self.memory.restore_checkpoint(checkpoint)
+            return
+        super().restore_state(name, checkpoint, strict)
+
+    # ----- evaluation: the refined class text, once per evaluation ---------------------------
+    @torch.no_grad()
+    def class_text(self):
+        return self.head.refine(super().class_text())  # [C, D]

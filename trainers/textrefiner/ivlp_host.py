@@ -2,11 +2,59 @@
 logits, with the CoOp variant's semantic and regularisation losses (BALANCE, DISTILL).
 Checkpoints: ``VLPromptLearner/`` (prompts and ``mid_image_trans``) and ``Memory/``.
 """
+import torch
+
 from ..ivlp import IVLP
-from .mixin import TextRefinerMixin
+from .plugin import MEMORY, attach_refiner, coop_weights, is_refiner_parameter, refined_ce, refiner_to_half
+from .refiner import check_refiner_cfg
 
 
-class TextRefinerIVLP(TextRefinerMixin, IVLP):
+class TextRefinerIVLP(IVLP):
+    # ----- the host's loss composition ---------------------------------------------------------
     def losses(self, image, label):
-        loss, parts, _, _ = self.refined_ce(image, label, self.model.text_features())
+        text = self.model.text_features()  # [C, D], normalised
+        loss, parts, _, _ = refined_ce(self.head, self.model, image, label, text, self.cfg.TRAINER.TF)
         return loss, parts
+
+    # ----- the plug-in, attached through the host's hooks (see plugin.py) ----------------------
+    def check_cfg(self, cfg):
+        super().check_cfg(cfg)
+        check_refiner_cfg(cfg.TRAINER.TF)
+
+    def build_extra_modules(self):
+        super().build_extra_modules()
+        in_dim = out_dim = self.model.image_encoder.output_dim
+        tf = self.cfg.TRAINER.TF
+        self.head = attach_refiner(self.model, tf, in_dim, out_dim, coop_weights(tf))
+        self.memory = self.head.cache
+
+    def to_reference_half(self):
+        super().to_reference_half()
+        refiner_to_half(self.head)
+
+    def is_trainable(self, name):
+        return super().is_trainable(name) or is_refiner_parameter(name)
+
+    def trainable_modules(self):
+        return [*super().trainable_modules(), self.memory]
+
+    def extra_trainable(self):
+        return [*super().extra_trainable(), ("memory", self.memory)]
+
+    def register_models(self):
+        super().register_models()
+        self.register_model(MEMORY, self.memory, self.optim, self.sched)
+
+    def checkpoint_state(self, name):
+        return self.memory.checkpoint_state() if name == MEMORY else super().checkpoint_state(name)
+
+    def restore_state(self, name, checkpoint, strict=True):
+        if name == MEMORY:
+            self.memory.restore_checkpoint(checkpoint)
+            return
+        super().restore_state(name, checkpoint, strict)
+
+    # ----- evaluation: the refined class text, once per evaluation ---------------------------
+    @torch.no_grad()
+    def class_text(self):
+        return self.head.refine(super().class_text())  # [C, D]

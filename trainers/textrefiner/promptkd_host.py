@@ -8,23 +8,21 @@ text) + KD / 50 * L_mem (regularisation; the text is frozen, so it trains only t
 At evaluation the refined teacher text is computed once; the teacher image encoder does not run.
 Checkpoints: ``VLPromptLearner/`` (prompts, VPT_image_trans, mid_image_trans) and ``Memory/``.
 """
+import torch
+
 from ..promptkd import PromptKD
 from ..shared.distillation import kd_loss
 from .losses import promptkd_total, semantic_kd_loss
-from .mixin import TextRefinerMixin
+from .plugin import MEMORY, attach_refiner, is_refiner_parameter, refiner_to_half
+from .refiner import check_refiner_cfg
 
 
-class TextRefinerPromptKD(TextRefinerMixin, PromptKD):
-    def alignment_dims(self):
-        return self.model.image_encoder.output_dim, self.teacher_text.shape[-1]
-
-    def hyper_parameters(self):
-        return {"kd_weight": f"{self.kd_weight} (L_sem x 1/100, L_mem x 1/50)"}
-
+class TextRefinerPromptKD(PromptKD):
+    # ----- the host's loss composition ---------------------------------------------------------
     def losses(self, image, teacher_logits):
         model = self.model
         scale = model.logit_scale.exp()
-        global_feat, tokens, cls_attn = self.encode_image_local(image)
+        global_feat, tokens, cls_attn = model.encode_image(image, return_local=True)
         student = model.project(global_feat)  # [B, D_t]
         text = self.teacher_text  # [C, D_t], normalised, frozen
         step = self.head.forward_train(text.detach(), tokens, cls_attn)
@@ -34,3 +32,47 @@ class TextRefinerPromptKD(TextRefinerMixin, PromptKD):
         ukd = kd_loss(student_logits.float(), teacher_logits, self.temperature)
         semantic = semantic_kd_loss(local_logits.float(), teacher_logits, self.temperature, self.head.n_local)
         return promptkd_total(ukd, semantic, step.regularisation.float(), self.kd_weight)
+
+    # ----- the plug-in, attached through the host's hooks (see plugin.py) ----------------------
+    def check_cfg(self, cfg):
+        super().check_cfg(cfg)
+        check_refiner_cfg(cfg.TRAINER.TF)
+
+    def build_extra_modules(self):
+        super().build_extra_modules()
+        in_dim, out_dim = self.model.image_encoder.output_dim, self.teacher_text.shape[-1]  # d -> D_t
+        tf = self.cfg.TRAINER.TF
+        weights = {"kd_weight": f"{self.kd_weight} (L_sem x 1/100, L_mem x 1/50)"}
+        self.head = attach_refiner(self.model, tf, in_dim, out_dim, weights)
+        self.memory = self.head.cache
+
+    def to_reference_half(self):
+        super().to_reference_half()
+        refiner_to_half(self.head)
+
+    def is_trainable(self, name):
+        return super().is_trainable(name) or is_refiner_parameter(name)
+
+    def trainable_modules(self):
+        return [*super().trainable_modules(), self.memory]
+
+    def extra_trainable(self):
+        return [*super().extra_trainable(), ("memory", self.memory)]
+
+    def register_models(self):
+        super().register_models()
+        self.register_model(MEMORY, self.memory, self.optim, self.sched)
+
+    def checkpoint_state(self, name):
+        return self.memory.checkpoint_state() if name == MEMORY else super().checkpoint_state(name)
+
+    def restore_state(self, name, checkpoint, strict=True):
+        if name == MEMORY:
+            self.memory.restore_checkpoint(checkpoint)
+            return
+        super().restore_state(name, checkpoint, strict)
+
+    # ----- evaluation: the refined class text, once per evaluation ---------------------------
+    @torch.no_grad()
+    def class_text(self):
+        return self.head.refine(super().class_text())  # [C, D]

@@ -3,10 +3,11 @@
 Decision: the head owns no modules. Checkpoint names must stay the reference's, and there the
 alignment is a submodule of the host's model (CoOp: ``CustomCLIP.mid_image_trans``, saved under
 ``prompt_learner/``) while the cache is a model of its own, registered as ``"Memory"`` (state
-dict ``{"extractor.weight"}`` plus ``memory_item``). So TextRefinerMixin (mixin.py) builds a
+dict ``{"extractor.weight"}`` plus ``memory_item``). So ``attach_refiner`` (plugin.py) builds a
 FeatureAlignment and a LocalCache (in the reference's construction order, which fixes the seeded
-initial values), attaches and registers them where the reference does, and hands both to the
-head, which holds the recipe: k, the local feature set, and the order read -> aggregate -> write.
+initial values), attaches the alignment where the reference does and hands both to the head
+(the host adapter registers the cache), which holds the recipe: k, the local feature set, and
+the order read -> aggregate -> write.
 Host adapters (``<host>_host.py``) combine ``forward_train``'s outputs with the host's losses:
 the CoOp variant (``coop_losses``) on CE hosts, the KD losses of ``losses.py`` on PromptKD.
 """
