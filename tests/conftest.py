@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny CLIP file and a miniature OxfordPets data set, built once per session."""
+"""Shared fixtures: a tiny CLIP file and a miniature OxfordPets data set, built once per session (and
+once per worker under pytest-xdist). The train.py options of a tiny run on them: tests/tiny_run.py."""
 import pytest
 
 from tools.synthetic_data import make_dataset
