@@ -1,10 +1,21 @@
 """Shared fixtures: a tiny CLIP file and a miniature OxfordPets data set, built once per session (and
 once per worker under pytest-xdist). The train.py options of a tiny run on them: tests/tiny_run.py."""
 import pytest
+import torch
 
 from tools.synthetic_data import make_dataset
 from tools.tiny_clip import save_tiny_clip
 from tools.world import pretrain as world_pretrain
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tiny models run as fast on one thread, and a busy machine (or a second pytest-xdist worker)
+    loses much to thread contention; the subprocesses get OMP_NUM_THREADS=1 (tests/tiny_run.py)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from threadpoolctl import threadpool_limits
 from lpclip import linear_probe
 from tests import tiny_run
 from tests.image_folder_data import make_image_folder
-from tests.tta_fixtures import one_thread  # noqa: F401  (autouse: one torch thread)
 from tta.classification.runner import main as tta_main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

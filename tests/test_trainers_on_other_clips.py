@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from tests import tiny_run
-from tests.tta_fixtures import one_thread  # noqa: F401  (autouse: one torch thread for tiny models)
 from tools.tiny_clip import save_tiny_clip, save_tiny_openclip, tiny_hf_clip
 
 DEPTH2 = {key: ["TRAINER.{0}.PROMPT_DEPTH_VISION", "2", "TRAINER.{0}.PROMPT_DEPTH_TEXT", "2", "TRAINER.{0}.PREC", "fp32"]

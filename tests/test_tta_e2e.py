@@ -12,7 +12,6 @@ import train
 from tools.synthetic_data import make_dataset
 from tta.classification.policy import PromptPolicy, load_coop_context
 from tta.classification.runner import main
-from tests.tta_fixtures import one_thread  # noqa: F401  (autouse: one torch thread)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FEW = ["--batch_size", "8", "--selection_p", "0.25", "--workers", "0"]  # 8 views, 2 selected
