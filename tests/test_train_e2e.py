@@ -74,7 +74,8 @@ def test_interrupted_run_resumes_from_last_checkpoint(tmp_path, pets_root, tiny_
 def test_cli_errors_are_clear(tmp_path, pets_root, tiny_vit_path):
     res = tiny_run.train_py(pets_root, str(tmp_path / "x"), tiny_vit_path, "Coop", flags=["--eval-only"])
     assert res.returncode != 0 and "do you mean [CoOp]" in res.stderr
-    res = tiny_run.train_py(pets_root, str(tmp_path / "y"), tiny_vit_path, "CoOp", "OPTIM.NAMEE", "sgd")
+    res = tiny_run.train_py(pets_root, str(tmp_path / "y"), tiny_vit_path, "CoOp", "CoOp/vit_b16_ep50_ctxv1",
+                            "OPTIM.NAMEE", "sgd")
     assert res.returncode != 0 and 'Unknown config key "OPTIM.NAMEE"' in res.stderr
 
 
