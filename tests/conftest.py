@@ -1,7 +1,9 @@
-"""Shared fixtures: a tiny CLIP file and a miniature OxfordPets data set, built once per session."""
+"""Shared fixtures: a tiny CLIP file and a miniature OxfordPets data set, built once per session (and
+once per worker under pytest-xdist). The train.py options of a tiny run on them: tests/tiny_run.py."""
 import os
 
 import pytest
+import torch
 
 from tools.synthetic_data import make_dataset
 from tools.tiny_clip import save_tiny_clip
@@ -20,6 +22,16 @@ def feature_cache_folder(tmp_path_factory):
         os.environ.pop("TEXTREFINER_FEATURE_CACHE")
     else:
         os.environ["TEXTREFINER_FEATURE_CACHE"] = previous
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tiny models run as fast on one thread, and a busy machine (or a second pytest-xdist worker)
+    loses much to thread contention; the subprocesses get OMP_NUM_THREADS=1 (tests/tiny_run.py)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from tta.captioning.adapt import CaptionAdapter, caption_ce
 from tta.captioning.generate import clean_up, end_of_caption_id, generate
 from tta.core.rewards import CLIPReward
 from tests.captioning_fixtures import CLIP_DIM, tiny_captioner, tiny_opt_folder  # noqa: F401
-from tests.tta_fixtures import one_thread  # noqa: F401
 
 CANDIDATES = ["a red circle on the left.", "a star", "a blue heart at the top", "a green dotted square"]
 

@@ -7,7 +7,6 @@ import pytest
 from engine.rerun import RunConflict
 from tta.captioning.cli import main
 from tests.captioning_fixtures import tiny_opt_folder, write_caption_layouts  # noqa: F401
-from tests.tta_fixtures import one_thread  # noqa: F401
 
 TINY = ["--prefix_length", "4", "--prefix_length_clip", "4", "--num_layers", "2"]
 

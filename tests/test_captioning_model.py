@@ -8,7 +8,6 @@ from safetensors.torch import save_file
 from tta.captioning.mapper import TransformerMapper
 from tta.captioning.model import load_weights
 from tests.captioning_fixtures import CLIP_DIM, tiny_captioner, tiny_opt_folder  # noqa: F401
-from tests.tta_fixtures import one_thread  # noqa: F401
 
 
 def reference_mapper(mapper, x):

@@ -11,7 +11,6 @@ from tools.world.captions import caption, random_attributes
 from tta.captioning.features import CaptionFeatures, load_features, save_features
 from tta.captioning.train import MapperTraining, capdec_noise, warmup_then_linear
 from tests.captioning_fixtures import CLIP_DIM, tiny_captioner, tiny_opt_folder  # noqa: F401
-from tests.tta_fixtures import one_thread  # noqa: F401
 
 
 def test_capdec_noise_statistics():

@@ -2,37 +2,31 @@
 parse_test_res, in the reference's output folders, on a tiny CLIP and a generated data set."""
 import os
 import re
-import subprocess
 import sys
 
 import pytest
 import torch
 
+from tests import tiny_run
 from tools.synthetic_data import make_dataset
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OPTS = ["INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0",
-        "DATALOADER.TRAIN_X.BATCH_SIZE", "2", "DATALOADER.TEST.BATCH_SIZE", "8"]
 CFG_COCOOP, CFG_KGCOOP = "vit_b16_c4_ep10_batch1_ctxv1", "vit_b16_ep100_ctxv1"
 
 
 def _run(cmd, env, code=0):
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
-    assert res.returncode == code, res.stdout[-3000:] + res.stderr[-3000:]
-    return res.stdout + res.stderr
+    return tiny_run.run(cmd, env, code, stderr=True)
 
 
 def _accuracy(path):
-    return float(re.findall(r"\* accuracy: ([\d.]+)%", path.read_text())[-1])
+    return tiny_run.accuracy(path.read_text())
 
 
 @pytest.mark.slow
 def test_base2new_scripts_and_table(tmp_path, tiny_vit_path):
     info = make_dataset("OxfordPets", str(tmp_path / "data"), num_classes=4, images_per_class=5, seed=0)
     new_test = sum(info["counts"]["test"][2:])  # labels 2, 3: the new half
-    env = dict(os.environ, DATA=str(tmp_path / "data"), OUTPUT=str(tmp_path / "output"), SHOTS="2",
-               PYTHONPATH=REPO, LOADEP="1")
-    opts = OPTS + ["MODEL.BACKBONE.PATH", tiny_vit_path]
+    env = tiny_run.script_env(tmp_path / "data", tmp_path / "output", 2, LOADEP="1")
+    opts = tiny_run.tiny_opts(tiny_vit_path, batch=2, shots=None, epochs=1) + ["DATALOADER.TEST.BATCH_SIZE", "8"]
     runs = {  # script folder, extra environment -> the folder under train_base/ and test_new/
         ("cocoop", ""): f"oxford_pets/shots_2/CoCoOp/{CFG_COCOOP}/seed1",
         ("kgcoop", ""): f"oxford_pets/shots_2_8.0/KgCoOp/{CFG_KGCOOP}/seed1",
@@ -70,6 +64,7 @@ def test_base2new_scripts_and_table(tmp_path, tiny_vit_path):
         assert f"{base:.2f}" in block and f"{new:.2f}" in block, table
 
 
+@pytest.mark.slow
 def test_cocoop_xd_folders(tmp_path):
     """The cross-dataset scripts' folders are the reference's (checked without training)."""
     env = dict(os.environ, OUTPUT=str(tmp_path / "out"))

@@ -1,15 +1,13 @@
 """CoCoOp, KgCoOp and TextRefiner on them as trainers: one step against the reference computation
 (tests/cocoop_kgcoop_reference.py), reference checkpoint folders, refiner losses per host."""
 import copy
-import os
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 import clip
-import train
-
+from tests import tiny_run
 from tests.cocoop_kgcoop_reference import (
     normalise,
     plain_clip_text,
@@ -23,10 +21,9 @@ from tests.cocoop_kgcoop_reference import (
     plain_refiner_terms,
 )
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = {
-    "CoCoOp": "configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml",
-    "KgCoOp": "configs/trainers/KgCoOp/vit_b16_ep100_ctxv1.yaml",
+    "CoCoOp": "CoCoOp/vit_b16_c4_ep10_batch1_ctxv1",
+    "KgCoOp": "KgCoOp/vit_b16_ep100_ctxv1",
 }
 LR = 0.5  # large enough that one step moves the weights well past the tolerance
 
@@ -34,16 +31,10 @@ LR = 0.5  # large enough that one step moves the weights well past the tolerance
 def build(kind, root, clip_path, out, *opts, host=None):
     """A trainer as train.py builds it (not trained): kind "CoCoOp"/"KgCoOp", or TextRefiner on host."""
     trainer = "TextRefiner" if host else kind
-    argv = [
-        "--root", root, "--seed", "1", "--output-dir", out, "--trainer", trainer, "--no-train",
-        "--dataset-config-file", os.path.join(REPO, "configs/datasets/oxford_pets.yaml"),
-        "--config-file", os.path.join(REPO, CONFIGS[kind]),
-        "MODEL.BACKBONE.PATH", clip_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0",
-        "DATASET.NUM_SHOTS", "2", "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.LR", str(LR),
-        "OPTIM.WARMUP_EPOCH", "0", "TRAINER.COOP.PREC", "fp32", "TRAINER.COCOOP.PREC", "fp32",
-        *(["TRAINER.TF.HOST", host] if host else []), *opts,
-    ]
-    return train.main(train.build_parser().parse_args(argv))
+    return tiny_run.build(root, out, clip_path, trainer, CONFIGS[kind], "DATASET.SUBSAMPLE_CLASSES", "base",
+                          "OPTIM.LR", str(LR), "OPTIM.WARMUP_EPOCH", "0", "TRAINER.COOP.PREC", "fp32",
+                          "TRAINER.COCOOP.PREC", "fp32", *(["TRAINER.TF.HOST", host] if host else []), *opts,
+                          batch=None, shots=2, epochs=None)
 
 
 @pytest.fixture(scope="module")

@@ -15,26 +15,26 @@ import pytest
 import torch
 
 from engine.distributed import ShardedSampler
+from tests import tiny_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = {
-    "CoOp": "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml",
-    "TextRefiner": "configs/trainers/TextRefiner/vit_b16_ep10_ctxv1.yaml",
+    "CoOp": "CoOp/vit_b16_ep50_ctxv1",
+    "TextRefiner": "TextRefiner/vit_b16_ep10_ctxv1",
 }
 
 
 def _command(nproc, out, root, clip_path, trainer, *opts):
     launch = [sys.executable] if nproc == 1 else [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
-    return [*launch, "train.py", "--root", root, "--seed", "1", "--output-dir", out, "--trainer", trainer,
-            "--dataset-config-file", "configs/datasets/oxford_pets.yaml", "--config-file", CONFIGS[trainer],
-            "MODEL.BACKBONE.PATH", clip_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0",
-            "INPUT.TRANSFORMS", "['center_crop', 'normalize']",  # no random augmentation: ranks == one process
-            "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "DATASET.NUM_SHOTS", "4", "OPTIM.LR", "0.05", *opts]
+    return [*launch, "train.py", *tiny_run.argv(
+        root, out, clip_path, trainer, CONFIGS[trainer],
+        "INPUT.TRANSFORMS", "['center_crop', 'normalize']",  # no random augmentation: ranks == one process
+        "OPTIM.LR", "0.05", *opts, batch=8, epochs=None)]
 
 
 def _env():
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO}
+    return tiny_run.env()
 
 
 def _train(nproc, out, *args, **kwargs):
@@ -77,6 +77,7 @@ def _textrefiner_runs(tmp_path, pets_root, tiny_vit_path):
     return {"one": one, "two": two, "log_one": _train(1, one, *args), "log_two": _train(2, two, *args)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trainer", ["CoOp", "TextRefiner"])
 def test_two_processes_equal_one_with_the_same_global_batch(request, tmp_path, pets_root, tiny_vit_path, trainer):
     # 4 shots x 6 classes = 24 images, global batch 8: 3 steps in epoch 1, compared after it
@@ -161,6 +162,7 @@ def _local_rank(pid):
     return env.get(b"LOCAL_RANK")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the rank's process through /proc (Linux)")
 def test_a_rank_killed_mid_run_stops_all_and_the_same_command_resumes_exactly(tmp_path, pets_root, tiny_vit_path, coop_runs):
     out = str(tmp_path / "run")
@@ -204,6 +206,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_nodes_of_one_process_each_equal_one_node_of_two(tmp_path, pets_root, tiny_vit_path, coop_runs):
     # two torchrun agents (--nnodes 2) on this machine: ranks 0 and 1 both have LOCAL_RANK 0, so
     # writing, sharding and seeding must follow the global rank

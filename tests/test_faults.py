@@ -12,20 +12,12 @@ from engine.step import Precision
 from engine.utils import latest_checkpoint, save_checkpoint
 from engine.utils import torchtools
 from engine.utils.faults import nonfinite_loss_message
+from tests import tiny_run
 from trainers.coop import CoOp
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-def _args(root, clip_path, out, *extra):
-    return train.build_parser().parse_args([
-        "--root", root, "--seed", "1", "--output-dir", out, "--trainer", "CoOp",
-        "--dataset-config-file", os.path.join(REPO, "configs/datasets/oxford_pets.yaml"),
-        "--config-file", os.path.join(REPO, "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml"),
-        *extra,
-        "MODEL.BACKBONE.PATH", clip_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0",
-        "DATALOADER.TRAIN_X.BATCH_SIZE", "4", "DATASET.NUM_SHOTS", "4", "OPTIM.MAX_EPOCH", "2",
-    ])
+def _args(root, clip_path, out, *flags):
+    return tiny_run.parse(root, out, clip_path, "CoOp", "CoOp/vit_b16_ep50_ctxv1", flags=flags)
 
 
 def _state(epoch):

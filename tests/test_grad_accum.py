@@ -1,5 +1,4 @@
 """TRAIN.GRAD_ACCUM: micro-batches whose gradients add up to the whole batch's update."""
-import os
 
 import pytest
 import torch
@@ -8,8 +7,7 @@ import train
 from engine import build_trainer
 from engine.utils import set_random_seed
 from engine.utils.micro_batches import micro_batches
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import tiny_run
 
 
 def test_micro_batches_split_the_batch_tensors_and_weight_by_size():
@@ -25,14 +23,8 @@ def test_micro_batches_split_the_batch_tensors_and_weight_by_size():
 
 
 def _coop(root, clip_path, out, accum):
-    args = train.build_parser().parse_args([
-        "--root", root, "--seed", "1", "--output-dir", out, "--trainer", "CoOp",
-        "--dataset-config-file", os.path.join(REPO, "configs/datasets/oxford_pets.yaml"),
-        "--config-file", os.path.join(REPO, "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml"),
-        "MODEL.BACKBONE.PATH", clip_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0",
-        "DATALOADER.TRAIN_X.BATCH_SIZE", "4", "DATASET.NUM_SHOTS", "4", "OPTIM.LR", "0.5",
-        "TRAIN.GRAD_ACCUM", str(accum),
-    ])
+    args = tiny_run.parse(root, out, clip_path, "CoOp", "CoOp/vit_b16_ep50_ctxv1", "OPTIM.LR", "0.5",
+                          "TRAIN.GRAD_ACCUM", str(accum), epochs=None)
     cfg = train.setup_cfg(args)
     set_random_seed(cfg.SEED)
     return build_trainer(cfg)

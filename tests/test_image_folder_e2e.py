@@ -3,21 +3,18 @@ prompt template), the base-to-new scripts, tta.py --image_folder and the linear 
 import json
 import os
 import re
-import subprocess
 
 import pytest
 from threadpoolctl import threadpool_limits
 
-import train
 from lpclip import linear_probe
+from tests import tiny_run
 from tests.image_folder_data import make_image_folder
-from tests.tta_fixtures import one_thread  # noqa: F401  (autouse: one torch thread)
 from tta.classification.runner import main as tta_main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "configs/datasets/imagefolder.yaml")
 CLASSES = ("sea_lion", "tabby_cat", "tree_frog", "barn_owl")
-TINY = ["INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "4"]
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +23,8 @@ def folder(tmp_path_factory):
 
 
 def _train(folder, out, clip_path, trainer, config, *opts, flags=()):
-    argv = ["--root", folder, "--seed", "1", "--output-dir", out, "--trainer", trainer, *flags,
-            "--dataset-config-file", CONFIG, "--config-file", os.path.join(REPO, "configs/trainers", config),
-            "MODEL.BACKBONE.PATH", clip_path, *TINY, *opts]
-    train.main(train.build_parser().parse_args(argv))
+    tiny_run.main(folder, out, clip_path, trainer, config, *opts, dataset="imagefolder", flags=flags, shots=None,
+                  epochs=None)
     with open(os.path.join(out, "log.txt")) as f:
         return f.read()
 
@@ -56,17 +51,12 @@ def test_zero_shot_uses_the_prompt_template(tmp_path, folder, tiny_vit_path):
     assert "* total: 8" in log  # 4 classes x 2 test images
 
 
-def _run(cmd, env):
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return res.stdout
-
-
+@pytest.mark.slow
 def test_base2new_scripts_take_the_image_folder_config(tmp_path, folder, tiny_vit_path):
-    env = dict(os.environ, DATA=folder, OUTPUT=str(tmp_path / "output"), SHOTS="2", PYTHONPATH=REPO)
-    opts = [*TINY, "OPTIM.MAX_EPOCH", "1", "MODEL.BACKBONE.PATH", tiny_vit_path]
-    _run(["bash", "scripts/coop/base2new_train.sh", "imagefolder", "1", *opts], env)
-    _run(["bash", "scripts/coop/base2new_test.sh", "imagefolder", "1", *opts], env)
+    env = tiny_run.script_env(folder, tmp_path / "output", 2)
+    opts = tiny_run.tiny_opts(tiny_vit_path, shots=None, epochs=1)
+    tiny_run.run(["bash", "scripts/coop/base2new_train.sh", "imagefolder", "1", *opts], env)
+    tiny_run.run(["bash", "scripts/coop/base2new_test.sh", "imagefolder", "1", *opts], env)
     common = "imagefolder/CoOp/vit_b16_ctxv1_2shots/nctx4_cscFalse_ctpend/seed1"
     new_log = (tmp_path / "output/base2new/test_new" / common / "log.txt").read_text()
     assert "* total: 4" in new_log  # the 2 new classes' test images

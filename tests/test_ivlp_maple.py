@@ -1,27 +1,18 @@
 """IVLP and MaPLe against a straightforward recomputation (the reference's sequence-first blocks
 with nn.MultiheadAttention), reference-layout checkpoints, and the local tokens at every depth."""
-import os
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 import clip
-import train
 from clip.model import add_ivlp_prompts
+from tests import tiny_run
 from tools.tiny_clip import tiny_clip_model
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ["INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "4",
-         "DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1", "DATASET.SUBSAMPLE_CLASSES", "base"]
-
-
 def _trainer(root, out, clip_path, trainer, config, *opts):
-    argv = ["--root", root, "--seed", "1", "--output-dir", out, "--trainer", trainer, "--no-train",
-            "--dataset-config-file", os.path.join(REPO, "configs/datasets/oxford_pets.yaml"),
-            "--config-file", os.path.join(REPO, "configs/trainers", config), *SMALL,
-            "MODEL.BACKBONE.PATH", clip_path, *opts]
-    return train.main(train.build_parser().parse_args(argv))
+    return tiny_run.build(root, out, clip_path, trainer, config, "DATASET.SUBSAMPLE_CLASSES", "base", *opts,
+                          shots=2, epochs=1)
 
 
 # ----- the recomputation -------------------------------------------------------------------------

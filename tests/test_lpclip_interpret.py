@@ -11,9 +11,9 @@ from threadpoolctl import threadpool_limits
 
 import clip
 import lpclip.features
-import train
 from lpclip import linear_probe
 from lpclip.search import C_GRID, search_c
+from tests import tiny_run
 from tools import interpret_prompt
 from tools.tiny_clip import tiny_clip_model
 
@@ -102,13 +102,7 @@ def test_c_search_follows_the_val_accuracy():
 
 def _coop_run(tmp_path, pets_root, clip_path):
     out = str(tmp_path / "coop")
-    train.main(train.build_parser().parse_args([
-        "--root", pets_root, "--seed", "1", "--output-dir", out, "--trainer", "CoOp",
-        "--dataset-config-file", os.path.join(REPO, "configs/datasets/oxford_pets.yaml"),
-        "--config-file", os.path.join(REPO, "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml"),
-        "MODEL.BACKBONE.PATH", clip_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0",
-        "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "DATASET.NUM_SHOTS", "1", "OPTIM.MAX_EPOCH", "1",
-    ]))
+    tiny_run.main(pets_root, out, clip_path, batch=8, shots=1, epochs=1)
     return os.path.join(out, "prompt_learner", "model.pth.tar-1")
 
 

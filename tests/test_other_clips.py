@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 import clip
 import clip.hub
 from engine.utils.safe_pickle import UntrustedPickleError
+from tests import tiny_run
 from tools.tiny_clip import save_tiny_openclip, tiny_hf_clip
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -307,14 +308,10 @@ def test_train_py_reads_an_openclip_name_from_the_hub_cache(tmp_path, pets_root)
     shutil.copytree(folder, snapshot)
     (snapshot.parent.parent / "refs").mkdir()
     (snapshot.parent.parent / "refs/main").write_text("ab" * 20)
-    env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "hub"), HF_HUB_OFFLINE="1", PYTHONPATH=REPO)
-    res = subprocess.run([
-        sys.executable, "train.py", "--root", pets_root, "--seed", "1", "--trainer", "CoOp",
-        "--output-dir", str(tmp_path / "out"), "--dataset-config-file", "configs/datasets/oxford_pets.yaml",
-        "--config-file", "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml",
-        "MODEL.BACKBONE.NAME", "openclip:ViT-B-16/laion2b_s34b_b88k", "INPUT.SIZE", "(32, 32)",
-        "DATALOADER.NUM_WORKERS", "0", "DATASET.NUM_SHOTS", "1", "OPTIM.MAX_EPOCH", "1"],
-        cwd=REPO, env=env, capture_output=True, text=True)
+    env = tiny_run.env(HF_HUB_CACHE=str(tmp_path / "hub"), HF_HUB_OFFLINE="1")
+    argv = tiny_run.argv(pets_root, str(tmp_path / "out"), None, "CoOp", "CoOp/vit_b16_ep50_ctxv1",
+                         "MODEL.BACKBONE.NAME", "openclip:ViT-B-16/laion2b_s34b_b88k", batch=None, shots=1, epochs=1)
+    res = subprocess.run([sys.executable, "train.py", *argv], cwd=REPO, env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert f'Loaded CLIP weights: OpenCLIP "ViT-B-16/laion2b_s34b_b88k" from "{snapshot}/open_clip_model.safetensors" ' \
            "(activation gelu, vision_heads 2, transformer_heads 1)" in res.stdout

@@ -8,19 +8,17 @@ import sys
 import pytest
 import torch
 
+from tests import tiny_run
+from tests.tiny_run import REPO
 from tools.synthetic_data import make_dataset
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COMMON = ["INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "2", "DATALOADER.NUM_WORKERS", "0",
-          "DATALOADER.TRAIN_X.BATCH_SIZE", "4"]
+COMMON = tiny_run.tiny_opts(shots=None)
 SRC_CFG = "vit_b16_c2_ep20_batch4_4+4ctx"
 KD_CFG = "vit_b16_c2_ep20_batch8_4+4ctx"
 
 
 def _run(cmd, env):
-    res = subprocess.run(["bash", *cmd], cwd=REPO, env=env, capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return res.stdout
+    return tiny_run.run(["bash", *cmd], env)
 
 
 def _results(log):
@@ -35,7 +33,7 @@ def setup(tmp_path_factory, tiny_vit_path, tiny_teacher_path):
     tmp = tmp_path_factory.mktemp("kd")
     info = make_dataset("OxfordPets", str(tmp / "data"), num_classes=6, images_per_class=10, seed=0)
     dtd = make_dataset("DescribableTextures", str(tmp / "data"), num_classes=4, images_per_class=8, seed=1)
-    env = dict(os.environ, DATA=str(tmp / "data"), OUTPUT=str(tmp / "output"), SHOTS="4", PYTHONPATH=REPO)
+    env = tiny_run.script_env(tmp / "data", tmp / "output", 4)
     opts = COMMON + ["MODEL.BACKBONE.PATH", tiny_teacher_path,
                      "TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", "2", "TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", "2"]
     out = _run(["scripts/promptsrc/base2new_train.sh", "oxford_pets", "1", *opts], env)
@@ -65,6 +63,7 @@ def test_promptsrc_teacher_checkpoint_and_new_class_test(setup):
 
 @pytest.mark.parametrize("trainer, script_dir, shots", [("PromptKD", "promptkd", "0"),
                                                         ("TextRefiner", "textrefiner_promptkd", "4")])
+@pytest.mark.slow
 def test_base2novel_distillation(setup, trainer, script_dir, shots):
     env = dict(setup["env"], TEACHER=str(setup["teacher"]), SHOTS=shots)
     _run([f"scripts/{script_dir}/base2new_train.sh", "oxford_pets", "1", *setup["kd_opts"]], env)

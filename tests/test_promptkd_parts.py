@@ -11,19 +11,12 @@ import clip
 import train
 from engine.config import CfgNode
 from engine.data.datasets.build import build_dataset
+from tests import tiny_run
 from trainers.gpa import PromptAverager, gaussian_epoch_weights
 from trainers.ivlp import IVLPCLIP
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ["INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "4",
-         "DATASET.NUM_SHOTS", "4", "OPTIM.MAX_EPOCH", "3"]
-PETS = os.path.join(REPO, "configs/datasets/oxford_pets.yaml")
-
-
 def _args(root, out, trainer, config, *opts, extra=()):
-    argv = ["--root", root, "--seed", "1", "--output-dir", out, "--trainer", trainer, "--dataset-config-file", PETS,
-            "--config-file", os.path.join(REPO, "configs/trainers", config), *extra, *SMALL, *opts]
-    return train.build_parser().parse_args(argv)
+    return tiny_run.parse(root, out, None, trainer, config, *opts, flags=extra, epochs=3)
 
 
 # ----- GPA -------------------------------------------------------------------------------------

@@ -10,18 +10,12 @@ import torch
 import parse_test_res
 import train
 from engine.utils.faults import UserError
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import tiny_run
+from tests.tiny_run import REPO
 
 
 def _argv(root, clip_path, out, *flags, opts=()):
-    return [
-        "--root", root, "--seed", "1", "--output-dir", out, "--trainer", "CoOp",
-        "--dataset-config-file", os.path.join(REPO, "configs/datasets/oxford_pets.yaml"),
-        "--config-file", os.path.join(REPO, "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml"), *flags,
-        "MODEL.BACKBONE.PATH", clip_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0",
-        "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "2", *opts,
-    ]
+    return tiny_run.argv(root, out, clip_path, "CoOp", "CoOp/vit_b16_ep50_ctxv1", *opts, flags=flags, batch=8, shots=2)
 
 
 def _main(argv):

@@ -8,7 +8,8 @@ import sys
 import pytest
 import torch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import tiny_run
+from tests.tiny_run import REPO
 
 # Runs train.py as `python train.py ...` would, but stops just before the forward_backward call
 # number `at` of this process, so the stop lands mid-epoch, deterministically: SIGKILL is raised
@@ -36,14 +37,8 @@ runpy.run_path("train.py", run_name="__main__")
 
 
 def _run(out, root, clip_path, stop_at=0, stop_signal="SIGKILL", extra=()):
-    argv = [
-        "--root", root, "--seed", "1", "--output-dir", out, "--trainer", "CoOp",
-        "--dataset-config-file", os.path.join(REPO, "configs/datasets/oxford_pets.yaml"),
-        "--config-file", os.path.join(REPO, "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml"),
-        "MODEL.BACKBONE.PATH", clip_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "1",
-        "DATALOADER.TRAIN_X.BATCH_SIZE", "4", "DATASET.NUM_SHOTS", "4", "OPTIM.MAX_EPOCH", "2",
-        "OPTIM.LR", "0.05", "TRAIN.CHECKPOINT_FREQ", "1", "TEST.FINAL_MODEL", "best_val", *extra,
-    ]
+    argv = tiny_run.argv(root, out, clip_path, "CoOp", "CoOp/vit_b16_ep50_ctxv1", "OPTIM.LR", "0.05",
+                         "TRAIN.CHECKPOINT_FREQ", "1", "TEST.FINAL_MODEL", "best_val", *extra, workers=1)
     env = {**os.environ, "STOP_AT_CALL": str(stop_at), "STOP_SIGNAL": stop_signal, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-c", RUNNER, *argv], cwd=REPO, env=env, capture_output=True, text=True)
 
@@ -109,6 +104,7 @@ def test_killed_and_interrupted_run_ends_identical_to_uninterrupted(tmp_path, pe
     assert 0 <= first["accuracy"] <= 100 and abs(first["accuracy"] + first["error"] - 100) < 1e-9
 
 
+@pytest.mark.slow
 def test_killed_after_a_mid_epoch_checkpoint_resumes_inside_the_epoch_exactly(tmp_path, pets_root, tiny_vit_path, whole):
     # TRAIN.CHECKPOINT_ITER_FREQ 2: checkpoints after batches 2 and 4 of each 6-batch epoch;
     # random crops and flips in a worker process, so the replayed data must match draw for draw

@@ -8,7 +8,6 @@ import clip
 from tools.tiny_clip import tiny_clip_model
 from tta.core.rewards import CLIPReward
 from tta.retrieval.adapt import QueryTuner, tuned_parameters
-from tests.tta_fixtures import one_thread  # noqa: F401  (autouse: one torch thread)
 
 CAPTIONS = ["a red circle", "a blue square", "a green star on a white background", "a small heart",
             "a sketch of a cross", "a large yellow diamond", "a striped hexagon", "a dotted triangle"]

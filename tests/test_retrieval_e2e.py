@@ -11,7 +11,6 @@ from engine.utils.faults import run_command
 from tests.retrieval_data import write_mini_coco
 from tools.world.retrieval import write_retrieval_set
 from tta.retrieval.runner import main
-from tests.tta_fixtures import one_thread  # noqa: F401  (autouse: one torch thread)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = ["txt_r1", "txt_r5", "txt_r10", "txt_r_mean", "img_r1", "img_r5", "img_r10", "img_r_mean", "r_mean"]

@@ -1,8 +1,6 @@
 """Files from others load as data: pickles that would run code are refused, the reference's files still load."""
 import os
 import pickle
-import subprocess
-import sys
 import warnings
 import zipfile
 
@@ -21,13 +19,12 @@ from engine.optim import build_lr_scheduler, build_optimizer
 from engine.optim.lr_scheduler import ConstantWarmupScheduler
 from engine.utils import TRUST_ENV, UntrustedPickleError, latest_checkpoint, load_checkpoint, resume_from_checkpoint
 from engine.utils.safe_pickle import PickledObject
+from tests import tiny_run
 from reference_files import dassl_modules, forget_dassl
 from tools.synthetic_data import make_dataset
 from tools.tiny_clip import save_tiny_clip
 from trainers.taskres import load_enhanced_projection
 from tta.classification.policy import load_coop_context
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class WritesMarker:
@@ -100,14 +97,8 @@ def test_train_py_refuses_a_model_dir_checkpoint_that_runs_code(tmp_path, pets_r
     (model_dir / "prompt_learner").mkdir(parents=True)
     evil = model_dir / "prompt_learner" / "model.pth.tar-1"
     torch.save({"state_dict": {"ctx": torch.zeros(4, 64)}, "epoch": 1, "optimizer": RunsShell(marker)}, evil)
-    run = subprocess.run(
-        [sys.executable, "train.py", "--root", pets_root, "--trainer", "CoOp", "--output-dir", str(tmp_path / "out"),
-         "--dataset-config-file", "configs/datasets/oxford_pets.yaml",
-         "--config-file", "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml",
-         "--eval-only", "--model-dir", str(model_dir), "--load-epoch", "1",
-         "MODEL.BACKBONE.PATH", tiny_vit_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )
+    run = tiny_run.train_py(pets_root, str(tmp_path / "out"), tiny_vit_path,
+                            flags=["--eval-only", "--model-dir", str(model_dir), "--load-epoch", "1"])
     assert run.returncode != 0
     assert refused(evil, RunsShell(marker)) in run.stdout + run.stderr
     assert not marker.exists()

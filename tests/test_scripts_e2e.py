@@ -8,25 +8,16 @@ import sys
 import pytest
 import torch
 
+from tests import tiny_run
 from tests.test_resume_exact import _assert_same_tensors
+from tests.tiny_run import REPO, run as _run
 from tools.synthetic_data import make_dataset
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OPTS = ["INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "2", "DATALOADER.NUM_WORKERS", "0",
-        "DATALOADER.TRAIN_X.BATCH_SIZE", "4"]
-
-
-def _run(cmd, env):
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return res.stdout
+OPTS = tiny_run.tiny_opts(shots=None)
 
 
 def _env(tmp_path, data):
-    # one thread: tiny models gain nothing from more, and a busy machine loses much
-    env = dict(os.environ, DATA=str(data), OUTPUT=str(tmp_path / "output"), SHOTS="4", OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = REPO
-    return env
+    return tiny_run.script_env(data, tmp_path / "output", 4)
 
 
 # sitecustomize for the killed run: SIGKILL at the STOP_AT_CALL-th training step of the process
@@ -105,6 +96,7 @@ def test_base2new_scripts_and_table(tmp_path, tiny_vit_path):
     assert "--load-epoch 3" in again and "is not the one" in again and "evaluating again" in again
 
 
+@pytest.mark.slow
 def test_xd_scripts(tmp_path, tiny_vit_path):
     data = tmp_path / "data"
     make_dataset("ImageNet", str(data), num_classes=4, images_per_class=6, seed=0)

@@ -1,6 +1,5 @@
 """TaskRes: base classifier, logits and one Adam step against a straightforward recomputation (fp32),
 the enhanced base file, the ImageNet-A/-R row remap."""
-import os
 import re
 from types import SimpleNamespace
 
@@ -9,10 +8,10 @@ import torch
 import torch.nn.functional as F
 
 import clip
-import train
 from engine import TrainerBase
 from engine.config import get_cfg_default
 from engine.data.datasets import build_dataset
+from tests import tiny_run
 from tools.synthetic_data import make_dataset
 from tools.tiny_clip import tiny_clip_model
 from trainers.config import extend_cfg
@@ -26,20 +25,13 @@ from trainers.taskres import (
 )
 from trainers.zsclip import IMAGENET_TEMPLATES_SELECT
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PET_TEMPLATE = "a photo of a {}, a type of pet."
 
 
-def _build(pets_root, clip_path, out, *opts):
-    argv = [
-        "--root", pets_root, "--seed", "1", "--output-dir", out, "--trainer", "TaskRes", "--no-train",
-        "--dataset-config-file", os.path.join(REPO, "configs/datasets/oxford_pets.yaml"),
-        "--config-file", os.path.join(REPO, "configs/trainers/TaskRes/adam_lr2e-3_B256_ep100.yaml"),
-        *opts,
-        "MODEL.BACKBONE.PATH", clip_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0",
-        "DATASET.NUM_SHOTS", "2", "TRAINER.TaskRes.RESIDUAL_SCALE", "0.5", "TRAINER.TaskRes.PREC", "fp32",
-    ]
-    return train.main(train.build_parser().parse_args(argv))
+def _build(pets_root, clip_path, out, *flags):
+    return tiny_run.build(pets_root, out, clip_path, "TaskRes", "TaskRes/adam_lr2e-3_B256_ep100",
+                          "TRAINER.TaskRes.RESIDUAL_SCALE", "0.5", "TRAINER.TaskRes.PREC", "fp32", flags=flags,
+                          batch=None, shots=2, epochs=None)
 
 
 def _reference_base(clip_model, classnames, templates, projection=None):

@@ -1,32 +1,27 @@
 """TaskRes user path on generated data: few-shot sweep script (regular), enhanced-base training, TaskRes*
 on that base, and the parse_test_res --fewshot table."""
 import os
-import re
 import subprocess
 
+import pytest
 import torch
 
 import parse_test_res
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OPTS = ["INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0"]
-
-
-def _run(cmd, env):
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return res.stdout
+from tests import tiny_run
+from tests.tiny_run import REPO, run as _run
 
 
 def _final_accuracy(log):
-    return float(re.findall(r"\* accuracy: ([\d.]+)%", open(log).read())[-1])
+    with open(log) as f:
+        return tiny_run.accuracy(f.read())
 
 
+@pytest.mark.slow
 def test_fewshot_scripts_enhanced_base_and_table(tmp_path, pets_root, tiny_vit_path, capsys):
     out = tmp_path / "output"
-    env = dict(os.environ, DATA=pets_root, OUTPUT=str(out), DATASETS="oxford_pets", SHOTS_LIST="1",
-               STRONG_BASE=str(tmp_path / "strong_base"), PYTHONPATH=REPO)
-    opts = OPTS + ["MODEL.BACKBONE.PATH", tiny_vit_path]
+    env = tiny_run.script_env(pets_root, out, DATASETS="oxford_pets", SHOTS_LIST="1",
+                              STRONG_BASE=str(tmp_path / "strong_base"))
+    opts = tiny_run.tiny_opts(tiny_vit_path, batch=None, shots=None, epochs=1)
     _run(["bash", "scripts/taskres/train_regular.sh", *opts], dict(env, SEEDS="1 2"))
     runs = out / "FINAL/debug/oxford_pets/adam_lr2e-3_B256_ep100_1shots"
     assert sorted(os.listdir(runs)) == ["seed1", "seed2"]

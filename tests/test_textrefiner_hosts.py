@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests import tiny_run
 import train
 from engine import TRAINER_REGISTRY
 from tools.synthetic_data import make_dataset
@@ -17,8 +18,6 @@ from trainers.prompt_trainer import PromptTrainer
 from trainers.textrefiner import trainer as textrefiner_trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ["INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "4",
-         "DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1", "DATASET.SUBSAMPLE_CLASSES", "base"]
 # host -> (its TextRefiner config, opts fitting the 2-block tiny CLIP, fp32)
 HOSTS = {
     "IVLP": ("ivlp_vit_b16_c2_ep5_batch4_2+2ctx", ["TRAINER.IVLP.PROMPT_DEPTH_VISION", "2",
@@ -32,11 +31,8 @@ HOSTS = {
 
 def _trainer(root, out, clip_path, host):
     config, opts = HOSTS[host]
-    argv = ["--root", root, "--seed", "1", "--output-dir", out, "--trainer", "TextRefiner", "--no-train",
-            "--dataset-config-file", os.path.join(REPO, "configs/datasets/oxford_pets.yaml"),
-            "--config-file", os.path.join(REPO, f"configs/trainers/TextRefiner/{config}.yaml"), *SMALL,
-            "MODEL.BACKBONE.PATH", clip_path, *opts]
-    return train.main(train.build_parser().parse_args(argv))
+    return tiny_run.build(root, out, clip_path, "TextRefiner", f"TextRefiner/{config}", "DATASET.SUBSAMPLE_CLASSES",
+                          "base", *opts, shots=2, epochs=1)
 
 
 @pytest.mark.parametrize("host", sorted(HOSTS))
@@ -120,30 +116,23 @@ def test_baseline_test_script_reads_the_reference_folder(tmp_path, method, train
     assert f"No trained model at {folder}: run scripts/{method}/base2new_train.sh dtd 1 first" in res.stderr
 
 
-def _run(cmd, env):
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return res.stdout
-
-
 @pytest.mark.slow
 def test_hosts_through_the_scripts(tmp_path, tiny_vit_path):
     """TextRefiner on each new host: train -> test -> one side-by-side table (the MaPLe and IVLP
     scripts call the same two runs.sh functions with their own trainer)."""
     data = tmp_path / "data"
     make_dataset("OxfordPets", str(data), num_classes=6, images_per_class=6, seed=0)
-    env = dict(os.environ, DATA=str(data), OUTPUT=str(tmp_path / "output"), SHOTS="2", PYTHONPATH=REPO)
-    tiny = ["INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0",
-            "DATALOADER.TRAIN_X.BATCH_SIZE", "4", "MODEL.BACKBONE.PATH", tiny_vit_path]
+    env = tiny_run.script_env(data, tmp_path / "output", 2)
+    tiny = tiny_run.tiny_opts(tiny_vit_path, shots=None, epochs=1)
     for host, (_, opts) in HOSTS.items():
         run_env = dict(env, HOST=host)
-        _run(["bash", "scripts/textrefiner/base2new_train.sh", "oxford_pets", "1", *tiny, *opts], run_env)
-        out = _run(["bash", "scripts/textrefiner/base2new_test.sh", "oxford_pets", "1", *tiny, *opts], run_env)
+        tiny_run.run(["bash", "scripts/textrefiner/base2new_train.sh", "oxford_pets", "1", *tiny, *opts], run_env)
+        out = tiny_run.run(["bash", "scripts/textrefiner/base2new_test.sh", "oxford_pets", "1", *tiny, *opts], run_env)
         assert "--load-epoch 1" in out  # the last epoch
     base = tmp_path / "output/base2new/train_base/oxford_pets/shots_2"
     assert {"MultiModalPromptLearner", "Memory", "log.txt"} <= set(
         os.listdir(base / "TextRefiner/maple_vit_b16_c2_ep5_batch4_2ctx/seed1"))
-    table = _run([sys.executable, "parse_test_res.py", "--base2new", str(tmp_path / "output/base2new")], env)
+    table = tiny_run.run([sys.executable, "parse_test_res.py", "--base2new", str(tmp_path / "output/base2new")], env)
     methods = ["TextRefiner/ivlp_vit_b16_c2_ep5_batch4_2+2ctx", "TextRefiner/maple_vit_b16_c2_ep5_batch4_2ctx",
                "TextRefiner/promptsrc_vit_b16_c2_ep20_batch4_4+4ctx"]
     side = table[table.index("Side by side"):]

@@ -6,26 +6,17 @@ import torch
 
 import train
 from engine import TrainerX
+from tests import tiny_run
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-def _args(root, clip_path, out, *extra, epochs=2):
-    argv = [
-        "--root", root, "--seed", "1", "--output-dir", out, "--trainer", "TextRefiner",
-        "--dataset-config-file", os.path.join(REPO, "configs/datasets/oxford_pets.yaml"),
-        "--config-file", os.path.join(REPO, "configs/trainers/TextRefiner/vit_b16_ep10_ctxv1.yaml"),
-        *extra,
-        "MODEL.BACKBONE.PATH", clip_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0",
-        "DATALOADER.TRAIN_X.BATCH_SIZE", "4", "DATASET.NUM_SHOTS", "4", "OPTIM.MAX_EPOCH", str(epochs),
-        "DATASET.SUBSAMPLE_CLASSES", "base",
-    ]
-    return train.build_parser().parse_args(argv)
+def _args(root, clip_path, out, *opts, flags=(), epochs=2):
+    return tiny_run.parse(root, out, clip_path, "TextRefiner", "TextRefiner/vit_b16_ep10_ctxv1",
+                          "DATASET.SUBSAMPLE_CLASSES", "base", *opts, flags=flags, epochs=epochs)
 
 
 def _accuracy(path):
     with open(path) as f:
-        return float(re.findall(r"\* accuracy: ([\d.]+)%", f.read())[-1])
+        return tiny_run.accuracy(f.read())
 
 
 def _log(out):
@@ -52,7 +43,7 @@ def test_train_writes_reference_layout_and_eval_reproduces(tmp_path, pets_root, 
     assert torch.equal(best["memory_item"], trainer.memory.get_cache().cpu())  # deployed: the best-val cache
 
     ev = str(tmp_path / "ev")
-    train.main(_args(pets_root, tiny_vit_path, ev, "--eval-only", "--model-dir", out))
+    train.main(_args(pets_root, tiny_vit_path, ev, flags=["--eval-only", "--model-dir", out]))
     assert _accuracy(os.path.join(ev, "log.txt")) == _accuracy(os.path.join(out, "log.txt"))
 
 
@@ -78,7 +69,7 @@ def test_reference_checkpoint_folder_evaluates(tmp_path, pets_root, tiny_vit_pat
                 "scheduler": None, "val_result": 50.0}, ref / "Memory" / "model-best.pth.tar")
     del cache
     ev = str(tmp_path / "ev")
-    trainer2 = train.main(_args(pets_root, tiny_vit_path, ev, "--eval-only", "--model-dir", str(ref)))
+    trainer2 = train.main(_args(pets_root, tiny_vit_path, ev, flags=["--eval-only", "--model-dir", str(ref)]))
     assert torch.allclose(trainer2.model.prompt_learner.ctx, trainer.model.prompt_learner.ctx)
     assert abs(_accuracy(os.path.join(ev, "log.txt")) - acc_ours) <= 100.0 / 30  # fp16 rounding of the cache
 

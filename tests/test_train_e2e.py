@@ -1,36 +1,17 @@
 """End to end through train.py on a generated OxfordPets copy and a tiny CLIP."""
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
 
-import train
 from engine import TrainerX
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _args(*argv):
-    return train.build_parser().parse_args(list(argv))
+from tests import tiny_run
 
 
-def _common(root, clip_path, out, *extra):
-    return [
-        "--root", root, "--seed", "1", "--output-dir", out,
-        "--dataset-config-file", os.path.join(REPO, "configs/datasets/oxford_pets.yaml"),
-        "--config-file", os.path.join(REPO, "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml"),
-        *extra,
-        "MODEL.BACKBONE.PATH", clip_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0",
-        "DATALOADER.TRAIN_X.BATCH_SIZE", "4", "DATASET.NUM_SHOTS", "4", "OPTIM.MAX_EPOCH", "2",
-        "TRAIN.CHECKPOINT_FREQ", "1",
-    ]
-
-
-def _accuracy(log_text):
-    return float(re.findall(r"\* accuracy: ([\d.]+)%", log_text)[-1])
+def _main(root, clip_path, out, *flags, trainer="CoOp"):
+    return tiny_run.main(root, out, clip_path, trainer, "CoOp/vit_b16_ep50_ctxv1", "TRAIN.CHECKPOINT_FREQ", "1",
+                         flags=flags)
 
 
 def _read(path):
@@ -40,7 +21,7 @@ def _read(path):
 
 def test_coop_trains_checkpoints_and_eval_reproduces(tmp_path, pets_root, tiny_vit_path):
     out = str(tmp_path / "coop")
-    train.main(_args("--trainer", "CoOp", *_common(pets_root, tiny_vit_path, out)))
+    _main(pets_root, tiny_vit_path, out)
     log = _read(os.path.join(out, "log.txt"))
     assert "epoch [1/2] batch [5/6]" in log and "Finish training" in log and "Deploy the last-epoch model" in log
     assert re.search(r"loss \d+\.\d{4} \(\d+\.\d{4}\) acc [\d.]+ \([\d.]+\) lr 1\.0000e-05 eta", log)
@@ -53,16 +34,15 @@ def test_coop_trains_checkpoints_and_eval_reproduces(tmp_path, pets_root, tiny_v
     assert ckpt["state_dict"]["ctx"].shape[0] == 4  # "a photo of a" gives 4 context tokens
 
     ev = str(tmp_path / "coop_eval")
-    train.main(_args("--trainer", "CoOp", *_common(pets_root, tiny_vit_path, ev, "--eval-only", "--model-dir", out,
-                                                   "--load-epoch", "2")))
+    _main(pets_root, tiny_vit_path, ev, "--eval-only", "--model-dir", out, "--load-epoch", "2")
     ev_log = _read(os.path.join(ev, "log.txt"))
     assert 'Loading weights to prompt_learner from "' in ev_log
-    assert _accuracy(ev_log) == _accuracy(log)
+    assert tiny_run.accuracy(ev_log) == tiny_run.accuracy(log)
 
 
 def test_zeroshot_clip_evaluates(tmp_path, pets_root, tiny_vit_path):
     out = str(tmp_path / "zs")
-    train.main(_args("--trainer", "ZeroshotCLIP", *_common(pets_root, tiny_vit_path, out, "--eval-only")))
+    _main(pets_root, tiny_vit_path, out, "--eval-only", trainer="ZeroshotCLIP")
     log = _read(os.path.join(out, "log.txt"))
     assert "Prompts: ['a photo of a " in log and ", a type of pet.'" in log
     assert "Note that load_model() is skipped" in log and "* accuracy: " in log
@@ -71,7 +51,6 @@ def test_zeroshot_clip_evaluates(tmp_path, pets_root, tiny_vit_path):
 
 def test_interrupted_run_resumes_from_last_checkpoint(tmp_path, pets_root, tiny_vit_path, monkeypatch):
     out = str(tmp_path / "resume")
-    args = ["--trainer", "CoOp", *_common(pets_root, tiny_vit_path, out)]
     original = TrainerX.after_epoch
 
     def crash_after_first_epoch(self):
@@ -80,11 +59,11 @@ def test_interrupted_run_resumes_from_last_checkpoint(tmp_path, pets_root, tiny_
 
     monkeypatch.setattr(TrainerX, "after_epoch", crash_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
-        train.main(_args(*args))
+        _main(pets_root, tiny_vit_path, out)
     monkeypatch.setattr(TrainerX, "after_epoch", original)
     assert os.listdir(os.path.join(out, "prompt_learner")) != []
 
-    train.main(_args(*args))
+    _main(pets_root, tiny_vit_path, out)
     logs = sorted(f for f in os.listdir(out) if f.startswith("log.txt"))
     assert len(logs) == 2  # the first run's log is kept
     second = _read(os.path.join(out, logs[1]))
@@ -94,12 +73,10 @@ def test_interrupted_run_resumes_from_last_checkpoint(tmp_path, pets_root, tiny_
 
 @pytest.mark.slow
 def test_cli_errors_are_clear(tmp_path, pets_root, tiny_vit_path):
-    def run(*argv):
-        return subprocess.run([sys.executable, "train.py", *argv], cwd=REPO, capture_output=True, text=True)
-
-    res = run("--trainer", "Coop", *_common(pets_root, tiny_vit_path, str(tmp_path / "x"), "--eval-only"))
+    res = tiny_run.train_py(pets_root, str(tmp_path / "x"), tiny_vit_path, "Coop", flags=["--eval-only"])
     assert res.returncode != 0 and "do you mean [CoOp]" in res.stderr
-    res = run("--trainer", "CoOp", *_common(pets_root, tiny_vit_path, str(tmp_path / "y")), "OPTIM.NAMEE", "sgd")
+    res = tiny_run.train_py(pets_root, str(tmp_path / "y"), tiny_vit_path, "CoOp", "CoOp/vit_b16_ep50_ctxv1",
+                            "OPTIM.NAMEE", "sgd")
     assert res.returncode != 0 and 'Unknown config key "OPTIM.NAMEE"' in res.stderr
 
 
@@ -108,8 +85,6 @@ def test_eval_of_another_trainers_checkpoint_fails_clearly(tmp_path, pets_root, 
     fake.mkdir(parents=True)
     torch.save({"state_dict": {"prompt_learner.ctx": torch.zeros(4, 32)}, "epoch": 1}, fake / "model-best.pth.tar")
     with pytest.raises(KeyError, match="lacks the trainable parameters"):
-        train.main(_args("--trainer", "CoOp", *_common(pets_root, tiny_vit_path, str(tmp_path / "e"), "--eval-only",
-                                                       "--model-dir", str(tmp_path / "other"))))
+        _main(pets_root, tiny_vit_path, str(tmp_path / "e"), "--eval-only", "--model-dir", str(tmp_path / "other"))
     with pytest.raises(FileNotFoundError, match="Model not found"):
-        train.main(_args("--trainer", "CoOp", *_common(pets_root, tiny_vit_path, str(tmp_path / "f"), "--eval-only",
-                                                       "--model-dir", str(tmp_path / "nothing"))))
+        _main(pets_root, tiny_vit_path, str(tmp_path / "f"), "--eval-only", "--model-dir", str(tmp_path / "nothing"))

@@ -8,13 +8,9 @@ import os
 import pytest
 import torch
 
-import train
-from tests.tta_fixtures import one_thread  # noqa: F401  (autouse: one torch thread for tiny models)
+from tests import tiny_run
 from tools.tiny_clip import save_tiny_clip, save_tiny_openclip, tiny_hf_clip
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ["INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "4",
-         "DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1", "DATASET.SUBSAMPLE_CLASSES", "base"]
 DEPTH2 = {key: ["TRAINER.{0}.PROMPT_DEPTH_VISION", "2", "TRAINER.{0}.PROMPT_DEPTH_TEXT", "2", "TRAINER.{0}.PREC", "fp32"]
           for key in ("IVLP", "PROMPTSRC")}
 PROMPTKD = ["TRAINER.MODAL", "base2novel", "TRAINER.PROMPTKD.PROMPT_DEPTH_VISION", "2", "TRAINER.PROMPTKD.PREC", "fp32"]
@@ -65,11 +61,8 @@ def clips(tmp_path_factory):
 
 
 def _build(tmp_path, root, clip_path, trainer, config, opts):
-    argv = ["--root", root, "--seed", "1", "--output-dir", str(tmp_path), "--trainer", trainer, "--no-train",
-            "--dataset-config-file", os.path.join(REPO, "configs/datasets/oxford_pets.yaml"),
-            "--config-file", os.path.join(REPO, f"configs/trainers/{config}.yaml"), *SMALL,
-            "MODEL.BACKBONE.PATH", clip_path, *opts]
-    return train.main(train.build_parser().parse_args(argv))
+    return tiny_run.build(root, str(tmp_path), clip_path, trainer, config, "DATASET.SUBSAMPLE_CLASSES", "base", *opts,
+                          shots=2, epochs=1)
 
 
 def _trainable(trainer):

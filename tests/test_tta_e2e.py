@@ -12,7 +12,6 @@ import train
 from tools.synthetic_data import make_dataset
 from tta.classification.policy import PromptPolicy, load_coop_context
 from tta.classification.runner import main
-from tests.tta_fixtures import one_thread  # noqa: F401  (autouse: one torch thread)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FEW = ["--batch_size", "8", "--selection_p", "0.25", "--workers", "0"]  # 8 views, 2 selected
@@ -72,6 +71,7 @@ def test_coop_checkpoint_initialises_the_prompt(coop_dir, tiny_vit_path):
         load_coop_context(coop_dir, 2, 64)
 
 
+@pytest.mark.slow
 def test_scripts_write_results_tables(tmp_path, data, coop_dir, tiny_vit_path, tiny_teacher_path):
     # one thread: tiny models gain nothing from more, and a busy machine loses much
     env = dict(os.environ, OMP_NUM_THREADS="1", DATA=data, OUTPUT=str(tmp_path), ARCH=tiny_vit_path,
@@ -100,6 +100,7 @@ def test_scripts_write_results_tables(tmp_path, data, coop_dir, tiny_vit_path, t
     assert float(_table(os.path.join(tmp_path, "finetune_cls_rl_01", "results_table.md"))["A"]) >= 0
 
 
+@pytest.mark.slow
 def test_two_processes_adapt_to_each_image_once_with_the_results_of_one(tmp_path, data, tiny_vit_path):
     # each image's views are seeded by its index: the rank that adapts to it does not matter
     env = dict(os.environ, OMP_NUM_THREADS="1", DATA=data, ARCH=tiny_vit_path, PYTHONPATH=REPO)

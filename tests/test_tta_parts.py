@@ -14,7 +14,6 @@ from tta.classification.adapt import Adapter, marginal_entropy, reward_loss, sel
 from tta.classification.policy import PromptPolicy, VisualPolicy
 from tta.core.rewards import CLIPReward, normalised_weights
 from tta.classification.views import CLIP_MEAN, CLIP_STD, ViewBuilder
-from tests.tta_fixtures import one_thread  # noqa: F401  (autouse: one torch thread)
 
 NAMES = ["cat", "golden retriever", "sea_lion", "tench", "red fox"]
 N_VIEWS, P = 8, 0.25  # 2 selected views

@@ -10,19 +10,14 @@ import pytest
 
 import train
 from engine.utils.faults import UserError
+from tests import tiny_run
 from tools.tiny_clip import save_tiny_clip
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _argv(root, clip_path, out, trainer="CoOp", config="CoOp/vit_b16_ep50_ctxv1.yaml", *flags, opts=()):
-    return [
-        "--root", root, "--seed", "1", "--output-dir", out, "--trainer", trainer,
-        "--dataset-config-file", os.path.join(REPO, "configs/datasets/oxford_pets.yaml"),
-        "--config-file", os.path.join(REPO, "configs/trainers", config), *flags,
-        "MODEL.BACKBONE.PATH", clip_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0",
-        "DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1", *opts,
-    ]
+    return tiny_run.argv(root, out, clip_path, trainer, config, *opts, flags=flags, batch=None, shots=2, epochs=1)
 
 
 def _main(argv):
@@ -112,6 +107,7 @@ def test_resume_of_a_missing_folder_is_an_error(pets_root, tiny_vit_path, tmp_pa
                     "--resume", missing))
 
 
+@pytest.mark.slow
 def test_user_error_prints_its_message_alone(pets, tiny_vit_path, tmp_path):
     root, split_path = pets
     _edit_split(split_path, lambda s: s["test"][0].__setitem__(1, 9))

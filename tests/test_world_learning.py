@@ -34,6 +34,7 @@ def base_accuracy(root, clip_path, out, trainer, seed, *extra):
         return float(re.findall(r"\* accuracy: ([\d.]+)%", f.read())[-1])
 
 
+@pytest.mark.slow
 def test_coop_learns_beyond_zero_shot_on_base_classes(tmp_path, small_world_clip, world_root):
     zero_shot = base_accuracy(world_root, small_world_clip, str(tmp_path / "zs"), "ZeroshotCLIP", 1, "--eval-only")
     coop = [base_accuracy(world_root, small_world_clip, str(tmp_path / f"coop{seed}"), "CoOp", seed,

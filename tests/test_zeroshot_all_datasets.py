@@ -4,10 +4,9 @@ import re
 
 import pytest
 
-import train
+from tests import tiny_run
 from tools.synthetic_data import make_dataset
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 YAMLS = {
     "ImageNet": "imagenet", "Caltech101": "caltech101", "OxfordPets": "oxford_pets",
     "StanfordCars": "stanford_cars", "OxfordFlowers": "oxford_flowers", "Food101": "food101",
@@ -21,13 +20,8 @@ YAMLS = {
 def test_zeroshot_runs_on_each_dataset(tmp_path, tiny_vit_path, name):
     info = make_dataset(name, str(tmp_path / "data"), num_classes=4, images_per_class=5, seed=0)
     out = str(tmp_path / "out")
-    args = train.build_parser().parse_args([
-        "--root", str(tmp_path / "data"), "--trainer", "ZeroshotCLIP", "--output-dir", out, "--eval-only",
-        "--dataset-config-file", os.path.join(REPO, "configs/datasets", YAMLS[name] + ".yaml"),
-        "--config-file", os.path.join(REPO, "configs/trainers/ZeroshotCLIP/vit_b16.yaml"),
-        "MODEL.BACKBONE.PATH", tiny_vit_path, "INPUT.SIZE", "(32, 32)", "DATALOADER.NUM_WORKERS", "0",
-    ])
-    train.main(args)
+    tiny_run.main(str(tmp_path / "data"), out, tiny_vit_path, "ZeroshotCLIP", "ZeroshotCLIP/vit_b16",
+                  dataset=YAMLS[name], flags=["--eval-only"], batch=None, shots=None, epochs=None)
     with open(os.path.join(out, "log.txt")) as f:
         log = f.read()
     total = int(re.search(r"\* total: ([\d,]+)", log).group(1).replace(",", ""))
