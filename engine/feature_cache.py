@@ -129,11 +129,13 @@ def device_name(device):
 def evaluation_feature_cache(trainer, split, data_loader, digests=None):
     """The EvalFeatureCache of ``split`` for ``trainer``, or None where features are computed per
     batch: TEST.FEATURE_CACHE off, a trainer whose image features depend on what it learns, several
-    processes (their shards), or weights without a content fingerprint here (a hub name).
-    ``digests``: see cache_key."""
+    processes (their shards), a loader that is not sequential (its order is the cache's), or weights
+    without a content fingerprint here (a hub name). ``digests``: see cache_key."""
     cfg = trainer.cfg
     tower = trainer.frozen_image_tower()
     if not cfg.TEST.FEATURE_CACHE or tower is None or distributed.is_distributed():
+        return None
+    if not isinstance(data_loader.sampler, torch.utils.data.SequentialSampler):
         return None
     weights_file = trainer.weights_files(cfg).get("MODEL.BACKBONE")
     items = data_loader.dataset.data_source
@@ -151,6 +153,14 @@ def evaluation_feature_cache(trainer, split, data_loader, digests=None):
     return EvalFeatureCache(folder, f"{cfg.DATASET.NAME}-{split}", key)
 
 
+def draw_as_iterating(data_loader):
+    """Leave the global RNG where iterating ``data_loader`` leaves it: a DataLoader's iterator draws
+    its workers' base seed (one int64, with the loader's generator) when it starts, and the
+    sequential test sampler draws nothing. Without this, reading cached features instead of
+    iterating would change the data order and augmentation of every epoch after a validation."""
+    torch.empty((), dtype=torch.int64).random_(generator=data_loader.generator)
+
+
 def cached_outputs(trainer, cache, data_loader):
     """(logits, labels) per batch of ``data_loader``, as ``trainer.batch_outputs`` gives them:
     from the cached image features when they are there (in the loader's batches, so every
@@ -162,6 +172,7 @@ def cached_outputs(trainer, cache, data_loader):
         features = None
     if features is not None:
         print(f"Loaded {len(features)} cached image features from {cache.path}")
+        draw_as_iterating(data_loader)
         labels = torch.tensor([item.label for item in data_loader.dataset.data_source])
         size = data_loader.batch_size
         for start in range(0, len(features), size):

@@ -125,6 +125,41 @@ def test_training_run_same_results_with_cache(tmp_path, pets_root, tiny_vit_path
     assert _results(tmp_path / "off")["accuracy"] == _results(tmp_path / "on")["accuracy"] == _results(tmp_path / "warm")["accuracy"]
 
 
+def test_reading_cached_features_leaves_the_rng_where_iterating_does(tmp_path, pets_root, tiny_vit_path):
+    trainer = _main(_argv(pets_root, str(tmp_path / "run"), tiny_vit_path, "CoOp", "--no-train"),
+                    "TEST.FEATURE_CACHE_DIR", str(tmp_path / "cache"))
+    loader = trainer.test_loader
+    trainer.set_model_mode("eval")
+    states = []
+    with torch.no_grad():
+        trainer.before_evaluation("test")
+        cache = evaluation_feature_cache(trainer, "test", loader)
+        for outputs in (lambda: trainer.batch_outputs(loader), lambda: cached_outputs(trainer, cache, loader),
+                        lambda: cached_outputs(trainer, cache, loader)):  # iterated, computed, read back
+            torch.manual_seed(0)
+            list(outputs())
+            states.append(torch.get_rng_state())
+    assert os.path.isfile(cache.path)
+    assert torch.equal(states[0], states[1]) and torch.equal(states[0], states[2])
+
+
+@pytest.mark.slow
+def test_validation_each_epoch_same_checkpoints_with_cache(tmp_path, pets_root, tiny_vit_path):
+    # TextRefiner on KgCoOp evaluates the val split after every epoch (TEST.FINAL_MODEL best_val):
+    # the epochs after a cached validation see the same data order and augmentation
+    cache_dir = str(tmp_path / "cache")
+    for out, on in (("off", "False"), ("on", "True"), ("warm", "True")):
+        _main(_argv(pets_root, str(tmp_path / out), tiny_vit_path, "TextRefiner:KgCoOp"),
+              "OPTIM.MAX_EPOCH", "2", "TEST.FEATURE_CACHE", on, "TEST.FEATURE_CACHE_DIR", cache_dir)
+    assert "cached image features from" in _log(tmp_path / "warm")
+    for name in ("prompt_learner", "Memory"):
+        files = [torch.load(tmp_path / out / name / "model.pth.tar-2", weights_only=False)
+                 for out in ("off", "on", "warm")]
+        for f in files[1:]:
+            assert f["epoch"] == files[0]["epoch"]
+            assert all(torch.equal(f["state_dict"][k], v) for k, v in files[0]["state_dict"].items())
+
+
 def _key_inputs(tmp_path, pets_root, tiny_vit_path):
     cfg = train.setup_cfg(train.build_parser().parse_args(_argv(pets_root, str(tmp_path / "k"), tiny_vit_path, "CoOp")))
     items = DataManager(cfg).dataset.test
