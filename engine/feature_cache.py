@@ -44,14 +44,18 @@ def files_digest(items):
     return digest.hexdigest()
 
 
+def weights_digest(weights_file, digests):
+    """sha256 of the weights' content, kept in ``digests`` {file: sha256}; None for a hub name or no file."""
+    if weights_file and weights_file not in digests:
+        digests[weights_file] = file_fingerprint(weights_file)["sha256"]
+    return digests.get(weights_file)
+
+
 def cache_key(cfg, weights_file, items, precision, digests=None, **extra):
     """What features are made from, as a dict of short strings (compared entry by entry);
     None when the weights have no content here (a hub name): nothing is cached then.
     ``digests`` {file: sha256} keeps the weights' hash between calls (one run hashes once)."""
-    digests = {} if digests is None else digests
-    if weights_file and weights_file not in digests:
-        digests[weights_file] = file_fingerprint(weights_file)["sha256"]
-    weights = digests.get(weights_file)
+    weights = weights_digest(weights_file, {} if digests is None else digests)
     if weights is None:
         return None
     transform = {k: cfg.INPUT[k] for k in TRANSFORM_KEYS}
@@ -205,10 +209,7 @@ def text_feature_cache(trainer, clip_model, name, prompts):
     if not cfg.TEST.FEATURE_CACHE:
         return None
     weights_file = trainer.weights_files(cfg).get("MODEL.BACKBONE")
-    digests = trainer.weights_digests
-    if weights_file and weights_file not in digests:
-        digests[weights_file] = file_fingerprint(weights_file)["sha256"]
-    weights = digests.get(weights_file)
+    weights = weights_digest(weights_file, trainer.weights_digests)
     if weights is None:
         print(f'TEST.FEATURE_CACHE: the weights "{weights_file}" have no content fingerprint here: text features are computed')
         return None
