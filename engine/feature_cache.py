@@ -8,6 +8,10 @@ version, plus what a user adds (the data set, the split, the device, the batch s
 that differs from the current one, or a file that cannot be read, is named in one line and the
 features are made again. Two stores share the key: lpclip's .npz files (CoOp's feature_list /
 label_list format) and the evaluation cache here, one safetensors file per key (docs/ENGINE_CACHE.md).
+
+The hand-made template text features (zero-shot weights, KgCoOp's anchors, TaskRes's base,
+PromptSRC's frozen text) are kept the same way (``cached_text_features``), keyed by the weights
+file's content, the exact prompt strings, the text tower's dtype and device and the torch version.
 """
 import hashlib
 import json
@@ -40,14 +44,18 @@ def files_digest(items):
     return digest.hexdigest()
 
 
+def weights_digest(weights_file, digests):
+    """sha256 of the weights' content, kept in ``digests`` {file: sha256}; None for a hub name or no file."""
+    if weights_file and weights_file not in digests:
+        digests[weights_file] = file_fingerprint(weights_file)["sha256"]
+    return digests.get(weights_file)
+
+
 def cache_key(cfg, weights_file, items, precision, digests=None, **extra):
     """What features are made from, as a dict of short strings (compared entry by entry);
     None when the weights have no content here (a hub name): nothing is cached then.
     ``digests`` {file: sha256} keeps the weights' hash between calls (one run hashes once)."""
-    digests = {} if digests is None else digests
-    if weights_file and weights_file not in digests:
-        digests[weights_file] = file_fingerprint(weights_file)["sha256"]
-    weights = digests.get(weights_file)
+    weights = weights_digest(weights_file, {} if digests is None else digests)
     if weights is None:
         return None
     transform = {k: cfg.INPUT[k] for k in TRANSFORM_KEYS}
@@ -80,15 +88,17 @@ def atomic_save(path, tensors, metadata):
 
 
 class EvalFeatureCache:
-    """Test-time image features [N, D] of one split, in ``<folder>/<name>-<digest>.safetensors``.
+    """Features of one key (test-time image features [N, D] of one split, or the text features of
+    a prompt list), in ``<folder>/<name>-<digest>.safetensors``.
 
     ``read()`` gives the stored features or None (one line saying why when a file was there);
     ``write(features)`` stores them. The digest is the key's, so runs that differ in any entry
-    use different files; the key is also stored and compared on reading.
+    use different files; the key is also stored and compared on reading. ``what`` names them in the log.
     """
 
-    def __init__(self, folder, name, key):
+    def __init__(self, folder, name, key, what="image features"):
         self.key = key
+        self.what = what
         self.path = os.path.join(os.path.expanduser(folder), f"{name}-{key_digest(key)[:16]}.safetensors")
 
     def read(self):
@@ -109,7 +119,7 @@ class EvalFeatureCache:
 
     def write(self, features):
         atomic_save(self.path, {"features": features.contiguous()}, {"key": json.dumps(self.key, sort_keys=True)})
-        print(f"Saved {len(features)} image features to {self.path}")
+        print(f"Saved {len(features)} {self.what} to {self.path}")
 
 
 def tensors_digest(tensors):
@@ -189,3 +199,58 @@ def cached_outputs(trainer, cache, data_loader):
         cache.write(torch.cat(computed))
     except OSError as e:
         print(f'TEST.FEATURE_CACHE: cannot write "{cache.path}" ({e}): set TEST.FEATURE_CACHE_DIR to a writable folder')
+
+
+def prompts_entry(prompts):
+    """The key entry of the exact prompt strings (nested lists keep their grouping, e.g. class x template)."""
+    text = json.dumps(prompts, ensure_ascii=False)
+    count = len(prompts)
+    return f"{count} rows, {hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def text_tower_precision(clip_model):
+    """The text tower's weight dtype and the dtype encode_text computes in (CLIP casts to clip_model.dtype)."""
+    return f"weights {clip_model.token_embedding.weight.dtype}, computes in {clip_model.dtype}"
+
+
+def text_feature_cache(trainer, clip_model, name, prompts):
+    """The EvalFeatureCache of the text features ``name`` of ``prompts`` made by ``clip_model``, or None
+    where they are computed: TEST.FEATURE_CACHE off, or weights without a content fingerprint here."""
+    cfg = trainer.cfg
+    if not cfg.TEST.FEATURE_CACHE:
+        return None
+    weights_file = trainer.weights_files(cfg).get("MODEL.BACKBONE")
+    weights = weights_digest(weights_file, trainer.weights_digests)
+    if weights is None:
+        print(f'TEST.FEATURE_CACHE: the weights "{weights_file}" have no content fingerprint here: text features are computed')
+        return None
+    key = {
+        "features": name,
+        "weights": weights,
+        "prompts": prompts_entry(prompts),
+        "precision": text_tower_precision(clip_model),
+        "device": device_name(clip_model.token_embedding.weight.device),
+        "torch": torch.__version__,
+    }
+    folder = cfg.TEST.FEATURE_CACHE_DIR or default_folder()
+    return EvalFeatureCache(folder, f"{cfg.DATASET.NAME}-text-{name}", key, what="text feature rows")
+
+
+def cached_text_features(trainer, clip_model, name, prompts, compute):
+    """``compute()`` (the text features of ``prompts`` by ``clip_model``), read from the cache when a file
+    of the same key is there, else computed and stored. ``name`` names the computation (one per
+    function: it is part of the key, so two computations never share a file); ``prompts`` are the
+    exact strings it encodes, in order (nested lists for grouped ones)."""
+    cache = text_feature_cache(trainer, clip_model, name, prompts)
+    if cache is None:
+        return compute()
+    features = cache.read()
+    if features is not None:
+        print(f"Loaded cached text features {list(features.shape)} from {cache.path}")
+        return features.to(clip_model.token_embedding.weight.device)
+    features = compute()
+    try:
+        cache.write(features.detach().cpu())
+    except OSError as e:
+        print(f'TEST.FEATURE_CACHE: cannot write "{cache.path}" ({e}): set TEST.FEATURE_CACHE_DIR to a writable folder')
+    return features

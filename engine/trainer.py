@@ -449,12 +449,12 @@ class SimpleTrainer(TrainerBase):
         self.max_epoch = cfg.OPTIM.MAX_EPOCH
         self.output_dir = cfg.OUTPUT_DIR
         self.cfg = cfg
+        self.weights_digests = {}  # {weights file: content sha256}, hashed once per run (feature cache keys)
         self.build_data_loader()
         self.build_model()
         self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname)
         self.best_result = -np.inf
         self.run_record = RunRecord()
-        self.weights_digests = {}  # {weights file: content sha256}, hashed once per run (feature cache keys)
 
     learns = True  # training updates parameters (ZeroshotCLIP: it has none)
 

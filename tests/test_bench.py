@@ -20,6 +20,8 @@ PRINTS = {
     "bench_quickgelu": [r"QuickGELU share of the eager forward -?\d+\.\d%",
                         r"features bit-identical True, CoOp logits bit-identical True"],
     "bench_retrieval": [rf"^{d}: gallery \d+, 2 steps, .* ratio \d+\.\d+ \+- \d+\.\d+" for d in ("image2text", "text2image")],
+    "bench_text_cache": [rf"^{m} +\d+ prompts: without cache \d+\.\d+ s, with cache \d+\.\d+ ms, ratio \d+\.\d+ ± \d+\.\d+"
+                         for m in ("ZeroshotCLIP", "ZeroshotCLIP2", "KgCoOp", "TaskRes", "PromptSRC")],
     "bench_textrefiner": [r"train step, batch 8: ours \d+\.\d+ s", r"speed-up x\d+\.\d+",
                           r"eval, batch 32, 8 classes: ours \d+\.\d+ img/s"],
     "bench_tokenizer": [r"world captions +python +20 captions: cold", r"made-up words +python +20 captions: cold"],

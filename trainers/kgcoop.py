@@ -14,6 +14,7 @@ import torch.nn.functional as F
 import clip
 from datasets.config import prompt_template_override
 from engine import TRAINER_REGISTRY
+from engine.feature_cache import cached_text_features
 from engine.metrics import compute_accuracy
 
 from .coop import CoOp
@@ -35,11 +36,16 @@ def kgcoop_template(dataset_name, override=""):
     return KGCOOP_TEMPLATES[dataset_name]
 
 
+def hand_crafted_prompts(classnames, template):
+    """``template`` filled with each class name ("_" read as a space): [C] strings."""
+    return [template.format(name.replace("_", " ")) for name in classnames]
+
+
 @torch.no_grad()
 def hand_crafted_text_features(clip_model, classnames, template):
     """The frozen CLIP's normalised text features [C, D] of ``template`` filled with each class name."""
     device = clip_model.token_embedding.weight.device
-    tokens = clip.tokenize([template.format(name.replace("_", " ")) for name in classnames]).to(device)
+    tokens = clip.tokenize(hand_crafted_prompts(classnames, template)).to(device)
     features = clip_model.encode_text(tokens)
     return features / features.norm(dim=-1, keepdim=True)
 
@@ -56,8 +62,11 @@ class KgCoOp(CoOp):
     def build_custom_clip(self, clip_model):
         classnames = self.dm.dataset.classnames
         template = kgcoop_template(self.cfg.DATASET.NAME, prompt_template_override(self.cfg))
-        print(f"Prompts: {[template.format(name.replace('_', ' ')) for name in classnames]}")
-        self.clip_text = hand_crafted_text_features(clip_model, classnames, template)  # [C, D], frozen
+        prompts = hand_crafted_prompts(classnames, template)
+        print(f"Prompts: {prompts}")
+        self.clip_text = cached_text_features(
+            self, clip_model, "kgcoop-anchors", prompts, lambda: hand_crafted_text_features(clip_model, classnames, template)
+        )  # [C, D], frozen
         return super().build_custom_clip(clip_model)
 
     def losses(self, image, label):

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 import clip
 from clip.model import convert_weights
 from engine import TRAINER_REGISTRY
+from engine.feature_cache import cached_text_features
 
 from .clip_backbone import load_clip
 from .gpa import PromptAverager, gaussian_epoch_weights
@@ -22,14 +23,19 @@ from .imagenet_templates import IMAGENET_TEMPLATES
 from .ivlp import IVLP
 
 
+def template_prompts(classnames, templates=IMAGENET_TEMPLATES):
+    """Every template filled with every class name ("_" read as a space): [T][C] strings."""
+    names = [name.replace("_", " ") for name in classnames]
+    return [[template.replace("{}", name) for name in names] for template in templates]
+
+
 @torch.no_grad()
 def template_text_features(clip_model, classnames, templates=IMAGENET_TEMPLATES):
     """Mean over the templates of CLIP's (unnormalised) text features, normalised: [C, D]."""
-    names = [name.replace("_", " ") for name in classnames]
     device = clip_model.token_embedding.weight.device
     total = 0
-    for template in templates:
-        tokens = clip.tokenize([template.replace("{}", name) for name in names]).to(device)
+    for row in template_prompts(classnames, templates):
+        tokens = clip.tokenize(row).to(device)
         total = total + clip_model.encode_text(tokens).float()  # [C, D]
     mean = total / len(templates)
     return mean / mean.norm(dim=-1, keepdim=True)
@@ -50,7 +56,10 @@ class PromptSRC(IVLP):
         # fp32 first: the frozen text references come from the fp32 CLIP, as in the reference
         clip_model = load_clip(self.cfg, "fp32", self.device)
         print(f"Computing the frozen text features of {len(IMAGENET_TEMPLATES)} templates x {len(classnames)} classes")
-        self.fixed_embeddings = template_text_features(clip_model, classnames)  # [C, D], normalised
+        self.fixed_embeddings = cached_text_features(
+            self, clip_model, "promptsrc-frozen-text", template_prompts(classnames),
+            lambda: template_text_features(clip_model, classnames),
+        )  # [C, D], normalised
         if self.precision.name == "fp16":
             convert_weights(clip_model)
         return clip_model

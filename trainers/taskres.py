@@ -16,6 +16,7 @@ import torch.nn.functional as F
 import clip
 from datasets.config import prompt_template_override
 from engine import TRAINER_REGISTRY
+from engine.feature_cache import cached_text_features
 from engine.metrics import compute_accuracy
 from engine.utils import load_checkpoint
 
@@ -148,7 +149,11 @@ class TaskRes(PromptTrainer):
     def build_custom_clip(self, clip_model):
         templates = taskres_templates(self.cfg.DATASET.NAME, prompt_template_override(self.cfg))
         print(f"Templates of the base ({len(templates)}): {templates}")
-        eot = class_eot_features(clip_model, self.dm.dataset.classnames, templates)  # [C, T, width]
+        classnames = self.dm.dataset.classnames
+        prompts = [[template.format(name) for template in templates] for name in classnames]  # [C][T]
+        eot = cached_text_features(
+            self, clip_model, "taskres-eot", prompts, lambda: class_eot_features(clip_model, classnames, templates)
+        )  # [C, T, width]
         head = self.build_head(clip_model, eot)
         # the reference casts the whole model to fp32 after the base is computed, whatever PREC
         clip_model.float()

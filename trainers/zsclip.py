@@ -4,6 +4,7 @@ import torch
 import clip
 from datasets.config import prompt_template_override
 from engine import TRAINER_REGISTRY, TrainerX
+from engine.feature_cache import cached_text_features
 from engine.step import Precision
 
 from .clip_backbone import backbone_weights_files, check_class_names, load_clip
@@ -58,6 +59,18 @@ def dataset_template(dataset_name, override=""):
     return CUSTOM_TEMPLATES[dataset_name]
 
 
+@torch.no_grad()
+def zero_shot_weights(clip_model, prompts):
+    """prompts [T][C] -> the normalised mean over templates of the normalised text features: [C, D]."""
+    device = clip_model.token_embedding.weight.device
+    per_template = []
+    for row in prompts:
+        features = clip_model.encode_text(clip.tokenize(row).to(device))  # [C, D]
+        per_template.append(features / features.norm(dim=-1, keepdim=True))
+    text_features = torch.stack(per_template).mean(0)
+    return text_features / text_features.norm(dim=-1, keepdim=True)
+
+
 @TRAINER_REGISTRY.register()
 class ZeroshotCLIP(TrainerX):
     """Evaluation only: logits = exp(logit_scale) * norm(image) @ norm(text(template(class)))^T."""
@@ -78,17 +91,12 @@ class ZeroshotCLIP(TrainerX):
         check_class_names(self.dm.dataset)
         clip_model = load_clip(cfg, self.precision.name, self.device)
         classnames = [name.replace("_", " ") for name in self.dm.dataset.classnames]
-        with torch.no_grad():
-            per_template = []
-            for template in self.templates():
-                prompts = [template.format(name) for name in classnames]
-                print(f"Prompts: {prompts}")
-                tokens = clip.tokenize(prompts).to(self.device)
-                features = clip_model.encode_text(tokens)  # [C, D]
-                per_template.append(features / features.norm(dim=-1, keepdim=True))
-            text_features = torch.stack(per_template).mean(0)
-            text_features = text_features / text_features.norm(dim=-1, keepdim=True)
-        self.text_features = text_features
+        prompts = [[template.format(name) for name in classnames] for template in self.templates()]  # [T][C]
+        for row in prompts:
+            print(f"Prompts: {row}")
+        self.text_features = cached_text_features(
+            self, clip_model, "zeroshot-weights", prompts, lambda: zero_shot_weights(clip_model, prompts)
+        )  # [C, D]
         self.clip_model = clip_model
 
     def frozen_image_tower(self):
