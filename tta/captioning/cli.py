@@ -20,8 +20,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from engine.utils.faults import UserError, check_output_dir
-from engine.utils.tools import write_json_atomic
-from engine.utils.torchtools import _atomic_write
+from engine.utils.tools import atomic_write, write_json_atomic
 from tta.captioning import data, metrics
 from tta.captioning.adapt import CaptionAdapter
 from tta.captioning.features import CaptionFeatures, load_features, save_features
@@ -140,7 +139,7 @@ def train(args):
         losses.append(training.run_epoch())
         print(f">>> epoch {epoch + 1}/{args.epochs}: loss {losses[-1]:.4f} ({time.time() - start:.1f} s)")
         state = {k: v.contiguous() for k, v in captioner.mapper_state().items()}
-        _atomic_write(latest, lambda tmp: save_file(state, tmp, metadata={"epoch": str(epoch + 1)}))
+        atomic_write(latest, lambda tmp: save_file(state, tmp, metadata={"epoch": str(epoch + 1)}))
     write_json_atomic({"train": losses}, osp.join(args.out_dir, "loss_per_epoch.json"))
     print(f"Mapper saved to {latest}")
 

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, safe_open, save_file
 
 from engine.utils.safe_pickle import SafeUnpickler, allowed_globals, is_trusted
-from engine.utils.torchtools import _atomic_write
+from engine.utils.tools import atomic_write
 
 
 @dataclass
@@ -41,7 +41,7 @@ def save_features(path, features):
     tensors = {"image": features.image.contiguous(), "text": features.text.contiguous(),
                "image_index": features.image_index.long().contiguous()}
     metadata = {"captions": json.dumps(features.captions), "image_ids": json.dumps(features.image_ids), "clip": features.clip}
-    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def _storage_from_bytes(b):

@@ -5,8 +5,7 @@ stands); a run made from other inputs is refused, naming them; an unfinished one
 """
 import os.path as osp
 
-from engine import distributed
-from engine.rerun import RunConflict
+from engine.rerun import ManifestRecord, RunConflict
 from engine.run_manifest import (
     FINISHED,
     FORMAT_VERSION,
@@ -16,11 +15,10 @@ from engine.run_manifest import (
     describe_differences,
     read_manifest,
     weights_fingerprint,
-    write_manifest,
 )
 
 
-class CaptionRecord:
+class CaptionRecord(ManifestRecord):
     def __init__(self, folder, program, config, weights_files, data):
         self.folder = folder
         self.manifest = {"format": FORMAT_VERSION, "program": program, "status": RUNNING, "config": config,
@@ -47,11 +45,3 @@ class CaptionRecord:
 
     def start(self):
         self._write()
-
-    def finish(self):
-        self.manifest["status"] = FINISHED
-        self._write()
-
-    def _write(self):
-        if distributed.is_main_process():
-            write_manifest(self.folder, self.manifest)
