@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from engine.utils.tools import write_json_atomic
+from tools.tiny_opt import tiny_opt, tiny_opt_tokenizer
 
 from .captions import caption, random_attributes
 from .pretrain import WORLD_VERSION, default_cache_dir, ensure_world_clip
@@ -119,15 +120,17 @@ def caption_stream(rng, n):
 
 def pretrain_opt(settings, log=print):
     """(OPT pretrained as a language model on world captions, its tokenizer)."""
-    from tools.tiny_opt import tiny_opt, tiny_opt_tokenizer
-
     tokenizer = tiny_opt_tokenizer()
     model = tiny_opt(len(tokenizer), seed=settings["seed"], width=settings["width"], layers=settings["layers"],
                      heads=settings["heads"], init_std=0.02)
     rng = np.random.default_rng(settings["seed"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.0)
     steps = settings["steps"]
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * s / steps)))
+
+    def factor(step):  # 100 warm-up steps, then a cosine to 0
+        return min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / steps))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     model.train()
     for step in range(steps):
         batch = tokenizer(caption_stream(rng, settings["batch_size"]), padding=True, return_tensors="pt")
@@ -180,16 +183,17 @@ def run(out, seeds=(1, 2, 3), styles=("sketch",), train_images=200, test_images=
     """Every (model, seed, style): train the mapper, caption the shifted test set without and with RLCF
     TTA; returns the summary (also written to out/results.json). ``clip_path``: a CLIP file in place of
     the world CLIP (for tests)."""
-    from tta.captioning.cli import main as caption
+    from tta.captioning.cli import main as caption_py
 
     data_root = write_caption_set(os.path.join(out, "data"), train_images, test_images, styles=styles, log=log)
     clip_path = clip_path or ensure_world_clip(log=log)
-    opt = ensure_world_opt(log, **({"steps": opt_steps} if opt_steps else {}))
     features = os.path.join(out, "features.safetensors")
     if not os.path.isfile(features):
-        caption(["extract", "--annotations", train_file(data_root), "--images_root", data_root, "--clip_model_type",
-                 clip_path, "--out", features])
+        caption_py(["extract", "--annotations", train_file(data_root), "--images_root", data_root,
+                    "--clip_model_type", clip_path, "--out", features])
     schedule = {**TRAIN, **({"epochs": epochs} if epochs else {})}
+    opt_settings = {**OPT_DEFAULTS, **({"steps": opt_steps} if opt_steps else {})}
+    opt = ensure_world_opt(log, **opt_settings)
     common = ["--llm_config_dir", opt, "--clip_model_type", clip_path, *MAPPER]
     rows = []
     for name, model in MODELS.items():
@@ -198,12 +202,12 @@ def run(out, seeds=(1, 2, 3), styles=("sketch",), train_images=200, test_images=
             checkpoint = os.path.join(run_dir, "ckpt-latest.safetensors")
             if not os.path.isfile(os.path.join(run_dir, "loss_per_epoch.json")):
                 shutil.rmtree(run_dir, ignore_errors=True)  # an interrupted training: it does not resume
-                caption(["train", "--data", features, "--out_dir", run_dir, *model["train"], *common, "--seed", str(seed),
+                caption_py(["train", "--data", features, "--out_dir", run_dir, *model["train"], *common, "--seed", str(seed),
                          *[x for k, v in schedule.items() for x in (f"--{k}", str(v))]])
             for style in styles:
                 for steps in (0, tta_steps):
                     output = os.path.join(run_dir, f"{style.replace(' ', '_')}_tta{steps}")
-                    caption(["tta", "--checkpoint", checkpoint, "--annotations", test_file(data_root, style),
+                    caption_py(["tta", "--checkpoint", checkpoint, "--annotations", test_file(data_root, style),
                              "--images_root", data_root, "--output", output, *common, "--seed", str(seed),
                              "--tta_steps", str(steps), "--tta_lr", str(model["tta_lr"]), "--sample_k",
                              str(model["sample_k"]), "--reward_arch", clip_path, "--clipscore_arch", clip_path]
@@ -211,7 +215,7 @@ def run(out, seeds=(1, 2, 3), styles=("sketch",), train_images=200, test_images=
                     rows.append(dict(model=name, seed=seed, style=style, tta_steps=steps, metrics=_results(output)))
     summary = {"settings": dict(seeds=list(seeds), styles=list(styles), train_images=train_images,
                                 test_images=test_images, tta_steps=tta_steps, train=schedule, mapper=MAPPER,
-                                opt=opt_cache_path({**OPT_DEFAULTS, **({"steps": opt_steps} if opt_steps else {})})[-12:],
+                                opt=opt_settings,
                                 models={k: dict(tta_lr=v["tta_lr"], sample_k=v["sample_k"]) for k, v in MODELS.items()}),
                "runs": rows}
     write_json_atomic(summary, os.path.join(out, "results.json"))
