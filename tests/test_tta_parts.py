@@ -206,14 +206,14 @@ def test_image_encoder_run_reset_freezing_and_momentum(views):
     assert any(not torch.equal(v, original[k]) for k, v in model.visual.state_dict().items())  # adapted
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in text_before.items())  # text tower frozen
     assert all(torch.equal(v, reward_model.state_dict()[k]) for k, v in teacher_before.items())
-    assert all(torch.equal(policy.reset_point[k], original[k]) for k in original)  # 1 image < update_freq
+    assert all(torch.equal(policy.episodic.point[k], original[k]) for k in original)  # 1 image < update_freq
     ema_expected = {k: 0.5 * original[k] + 0.5 * v for k, v in model.visual.state_dict().items()}
-    assert all(torch.allclose(policy.ema[k], ema_expected[k]) for k in original)
+    assert all(torch.allclose(policy.episodic.ema[k], ema_expected[k]) for k in original)
     policy.reset()
     assert all(torch.equal(v, original[k]) for k, v in model.visual.state_dict().items())
     adapter.predict(_other_views(views))  # the second image moves the reset point to the EMA
-    assert all(torch.equal(policy.reset_point[k], policy.ema[k]) for k in original)
-    assert any(not torch.equal(policy.reset_point[k], original[k]) for k in original)
+    assert all(torch.equal(policy.episodic.point[k], policy.episodic.ema[k]) for k in original)
+    assert any(not torch.equal(policy.episodic.point[k], original[k]) for k in original)
 
 
 def test_image_encoder_reset_is_exact_without_momentum(views):

@@ -20,6 +20,7 @@ from engine.config import CfgNode
 from engine.utils import load_checkpoint
 from trainers.coop import PromptLearner, TextEncoder
 
+from tta.core.episodic import ResetPoint
 from tta.core.rewards import TEXT_CHUNK, unit
 
 BN_MODES = ("train", "eval")
@@ -149,7 +150,7 @@ class VisualPolicy:
     """CLIP's whole image encoder adapted against fixed class text features (RLCF's image-encoder run).
 
     The class prompts are ``f"{prefix} {name}."`` with the prefix taken verbatim (the
-    reference passes "a_photo_of_a" here, underscores included). The reset point is a
+    reference passes "a_photo_of_a" here, underscores included). The reset point (tta/core/episodic.py) is a
     saved copy of the encoder's state (weights and BatchNorm statistics); with momentum on,
     an EMA of the adapted state is kept across images and every ``update_freq`` images the
     reset point becomes (1 - update_w) * original + update_w * EMA.
@@ -176,7 +177,6 @@ class VisualPolicy:
         self.update_w = update_w
         with torch.no_grad():
             self.original = {k: v.clone() for k, v in self.visual.state_dict().items()}
-        self.floating = [k for k, v in self.original.items() if v.is_floating_point()]  # what the EMA averages
         self.train_mode = bn_mode == "train"
         # batch statistics make a view's logits depend on the other views in its forward
         self.batch_statistics = self.train_mode and any(
@@ -192,30 +192,17 @@ class VisualPolicy:
             self.state = self.visual.state_dict()  # live views of the weights
             for k, v in self.state.items():
                 v.copy_(self.original[k])
-        self.reset_point = {k: v.clone() for k, v in self.original.items()}
-        self.ema = {k: v.clone() for k, v in self.original.items()} if self.momentum_update else None
-        self.counter = 0
+        self.episodic = ResetPoint(self.state, self.momentum_update, self.momentum, self.update_freq, self.update_w)
         return tokenized
 
     def trainable_parameters(self):
         return self.visual.parameters()
 
-    @torch.no_grad()
     def reset(self):
-        for k, v in self.state.items():
-            v.copy_(self.reset_point[k])
+        self.episodic.reset()
 
-    @torch.no_grad()
     def after_image(self):
-        if not self.momentum_update:
-            return
-        for k in self.floating:
-            self.ema[k].mul_(self.momentum).add_(self.state[k], alpha=1.0 - self.momentum)
-        self.counter += 1
-        if self.counter >= self.update_freq:
-            self.counter = 0
-            for k in self.floating:
-                self.reset_point[k] = (1 - self.update_w) * self.original[k] + self.update_w * self.ema[k]
+        self.episodic.after_episode()
 
     def set_views(self, views):
         self.views = views

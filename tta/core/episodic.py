@@ -9,14 +9,16 @@ import torch
 
 
 class ResetPoint:
-    """``tensors``: {name: live tensor} of what is adapted (parameters, floating-point state)."""
+    """``tensors``: {name: live tensor} of what is adapted and reset (parameters, buffers); the EMA
+    and the moves of the reset point cover the floating-point ones (integer counters stay original)."""
 
     def __init__(self, tensors, momentum_update=False, momentum=0.9998, update_freq=64, update_w=1.0):
         self.live = dict(tensors)
         with torch.no_grad():
             self.original = {k: v.detach().clone() for k, v in self.live.items()}
             self.point = {k: v.clone() for k, v in self.original.items()}
-            self.ema = {k: v.clone() for k, v in self.original.items()} if momentum_update else None
+            self.floating = [k for k, v in self.original.items() if v.is_floating_point()]
+            self.ema = {k: self.original[k].clone() for k in self.floating} if momentum_update else None
         self.momentum = momentum
         self.update_freq = update_freq
         self.update_w = update_w
@@ -32,10 +34,10 @@ class ResetPoint:
         """Fold the adapted weights into the EMA (momentum on); every update_freq-th time move the reset point."""
         if self.ema is None:
             return
-        for k, v in self.live.items():
-            self.ema[k].mul_(self.momentum).add_(v, alpha=1.0 - self.momentum)
+        for k in self.floating:
+            self.ema[k].mul_(self.momentum).add_(self.live[k], alpha=1.0 - self.momentum)
         self.counter += 1
         if self.counter >= self.update_freq:
             self.counter = 0
-            for k in self.live:
+            for k in self.floating:
                 self.point[k] = (1 - self.update_w) * self.original[k] + self.update_w * self.ema[k]
