@@ -11,7 +11,6 @@ zero-TTA evaluation (predictions.py).
 """
 import argparse
 import hashlib
-import os
 import os.path as osp
 import time
 
