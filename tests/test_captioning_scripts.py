@@ -36,7 +36,7 @@ def test_caption_scripts(tmp_path, tiny_opt_folder, tiny_vit_path, tiny_teacher_
     bash("eval_caption.sh", env, "capdec", "flickr", *TINY)
     runs = sorted(os.listdir(out / "capdec_opt125m_transformer_coco_01"))
     assert runs == ["c2n_val_1_in-domain_tta_01", "c2n_val_1_out-domain_tta_01", "c2n_val_2_near-domain_tta_01",
-                    "ckpt-latest.safetensors", "coco2flickr_test_01", "loss_per_epoch.json"]
+                    "ckpt-latest.safetensors", "clip_project", "coco2flickr_test_01", "loss_per_epoch.json", "run.json"]
     for run in (out / "clipcap_opt125m_transformer_coco_01" / "coco2flickr30k_tta_01", out / "capdec_opt125m_transformer_coco_01" / "coco2flickr_test_01"):
         results = json.load(open(run / "results.json"))
         assert results["images"] == 3 and set(results["metrics"]) == {"CLIPScore", "RefCLIPScore"}

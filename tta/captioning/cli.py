@@ -11,7 +11,6 @@ zero-TTA evaluation (predictions.py).
 """
 import argparse
 import hashlib
-import os
 import os.path as osp
 import time
 
@@ -21,7 +20,7 @@ from safetensors.torch import save_file
 
 from engine.utils.faults import UserError, check_output_dir
 from engine.utils.tools import atomic_write, write_json_atomic
-from tta.captioning import data, metrics
+from tta.captioning import checkpoints, data, metrics
 from tta.captioning.adapt import CaptionAdapter
 from tta.captioning.features import CaptionFeatures, load_features, save_features
 from tta.captioning.generate import generate
@@ -63,6 +62,8 @@ def build_parser():
     p.add_argument("--bs", type=int, default=40)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--warmup_steps", type=int, default=5000)
+    p.add_argument("--checkpoint_iter_freq", type=int, default=0,
+                   help="also a resumable checkpoint every N batches (0: after every epoch only)")
 
     p = sub.add_parser("tta", help="caption a test set with RLCF (or --tta_steps 0: without), with the metrics")
     add_model_args(p)
@@ -121,27 +122,54 @@ def build_captioner(args, clip_dim, device):
     return captioner.to(device), tokenizer
 
 
+MAPPER_FILE = "ckpt-latest.safetensors"
+TRAIN_NOT_RESULT_ARGS = ("data", "out_dir", "llm_config_dir", "clip_model_type", "checkpoint_iter_freq", "command")
+
+
 def train(args):
+    """Train the mapper into --out_dir; an unfinished run there resumes exactly, a finished one is kept."""
     if args.cap_model == "CLIPCap" and not args.use_image_embedding:
         raise UserError("--cap_model CLIPCap trains on image embeddings: add --use_image_embedding")
-    latest = osp.join(args.out_dir, "ckpt-latest.safetensors")
-    if osp.exists(latest):
-        raise UserError(f'"{latest}" exists: this trainer does not resume; use another --out_dir or remove that folder')
-    check_output_dir(args.out_dir)
-    device = device_of()
     features = load_features(args.data)
+    config = {k: v for k, v in sorted(vars(args).items()) if k not in TRAIN_NOT_RESULT_ARGS}
+    # the run's input files (compared by content): the features and the OPT
+    inputs = {"--data": args.data, "--llm_config_dir": args.llm_config_dir}
+    record = CaptionRecord(args.out_dir, "caption.py train", config, inputs, {}, results_name=MAPPER_FILE)
+    if record.finished_before():
+        print(f'The training in "{args.out_dir}" is finished ({MAPPER_FILE}); nothing to do.')
+        return
+    check_output_dir(args.out_dir)
+    record.start()
+    device = device_of()
     captioner, tokenizer = build_captioner(args, features.text.shape[1], device)
     training = MapperTraining(captioner, tokenizer, features, args.use_image_embedding, args.noise_variance, args.lr,
                               args.bs, args.epochs, args.warmup_steps, args.seed)
-    losses = []
-    for epoch in range(args.epochs):
-        start = time.time()
-        losses.append(training.run_epoch())
-        print(f">>> epoch {epoch + 1}/{args.epochs}: loss {losses[-1]:.4f} ({time.time() - start:.1f} s)")
-        state = {k: v.contiguous() for k, v in captioner.mapper_state().items()}
-        atomic_write(latest, lambda tmp: save_file(state, tmp, metadata={"epoch": str(epoch + 1)}))
-    write_json_atomic({"train": losses}, osp.join(args.out_dir, "loss_per_epoch.json"))
-    print(f"Mapper saved to {latest}")
+    checkpoints.resume(training, args.out_dir)
+    every = args.checkpoint_iter_freq
+
+    def mid_epoch_checkpoint():
+        if every and training.batch % every == 0:
+            checkpoints.save(training, args.out_dir)
+
+    try:
+        while training.epoch < args.epochs:
+            start = time.time()
+            loss = training.run_epoch(mid_epoch_checkpoint)
+            print(f">>> epoch {training.epoch}/{args.epochs}: loss {loss:.4f} ({time.time() - start:.1f} s)")
+            save_mapper(captioner, osp.join(args.out_dir, MAPPER_FILE), training.epoch)
+            checkpoints.save(training, args.out_dir)
+    except KeyboardInterrupt:
+        print(f"Interrupted at epoch {training.epoch + 1} batch {training.batch}: stopped. Rerun the same command to "
+              "resume from the last checkpoint.")
+        raise
+    write_json_atomic({"train": training.losses}, osp.join(args.out_dir, "loss_per_epoch.json"))
+    record.finish()
+    print(f"Mapper saved to {osp.join(args.out_dir, MAPPER_FILE)}")
+
+
+def save_mapper(captioner, path, epoch):
+    state = {k: v.contiguous() for k, v in captioner.mapper_state().items()}
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata={"epoch": str(epoch)}))
 
 
 def data_digest(items):

@@ -1,7 +1,8 @@
 """run.json of a captioning output folder: what the run was made from, and whether it finished.
 
-A finished run with the same arguments, weights and data is not run again (its results.json
-stands); a run made from other inputs is refused, naming them; an unfinished one starts over.
+A finished run with the same arguments, weights and data is not run again (its results stand); a
+run made from other inputs is refused, naming them; an unfinished one starts over (``caption.py
+tta``) or resumes from its newest checkpoint (``caption.py train``).
 """
 import os.path as osp
 
@@ -19,8 +20,9 @@ from engine.run_manifest import (
 
 
 class CaptionRecord(ManifestRecord):
-    def __init__(self, folder, program, config, weights_files, data):
+    def __init__(self, folder, program, config, weights_files, data, results_name="results.json"):
         self.folder = folder
+        self.results_name = results_name  # the file a finished run leaves
         self.manifest = {"format": FORMAT_VERSION, "program": program, "status": RUNNING, "config": config,
                          "weights": weights_fingerprint(weights_files), "data": data}
 
@@ -28,9 +30,9 @@ class CaptionRecord(ManifestRecord):
         """True when the folder holds this very run, finished; raise RunConflict for another run."""
         recorded = read_manifest(self.folder)
         if recorded is None:
-            if osp.isfile(osp.join(self.folder, "results.json")):
-                raise RunConflict(f'The output folder "{self.folder}" holds a results.json without run.json: use another '
-                                  "output folder, or delete that results.json to run here.")
+            if osp.isfile(osp.join(self.folder, self.results_name)):
+                raise RunConflict(f'The output folder "{self.folder}" holds a {self.results_name} without run.json: use '
+                                  f"another output folder, or delete that {self.results_name} to run here.")
             return False
         found = config_differences(recorded, self.manifest)
         found.update(content_differences(recorded, self.manifest))

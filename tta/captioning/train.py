@@ -12,6 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from engine.utils.rng_state import capture_rng_state, restore_rng_state
+
 NOISE_VARIANCE = 0.016
 
 
@@ -52,7 +54,12 @@ class CaptionTokens:
 
 
 class MapperTraining:
-    """One training run of the mapper: ``run_epoch()`` per epoch, in the reference's order of batches."""
+    """One training run of the mapper: ``run_epoch()`` per epoch, in the reference's order of batches.
+
+    Its position (``epoch`` epochs done, ``batch`` batches of the next one done) and everything the
+    rest of the run depends on are in ``checkpoint()``; ``restore(checkpoint)`` continues from there
+    exactly (same batches, same CapDec noise, same updates, same losses).
+    """
 
     def __init__(self, captioner, tokenizer, features, use_image_embedding=False, noise_variance=NOISE_VARIANCE,
                  lr=2e-5, batch_size=40, epochs=10, warmup_steps=5000, seed=0):
@@ -66,29 +73,64 @@ class MapperTraining:
         self.steps_per_epoch = len(self.prefixes) // batch_size  # drop_last, as the reference
         if self.steps_per_epoch == 0:
             raise ValueError(f"{len(self.prefixes)} captions make no batch of {batch_size}: lower --bs")
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(seed)  # the shuffling and the CapDec noise
         self.optimizer = torch.optim.AdamW(captioner.clip_project.parameters(), lr=lr, eps=1e-6, weight_decay=0.0)
         factor = warmup_then_linear(warmup_steps, epochs * self.steps_per_epoch)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: factor(s + 1))
+        self.epoch, self.batch = 0, 0
+        self.order = None  # the running epoch's caption order [N_cap]
+        self.loss_sum = 0.0  # of the running epoch's batches so far
+        self.losses = []  # mean batch loss of every finished epoch
 
     def loss(self, prefixes, tokens, mask):
         ce = self.captioner.token_ce(self.captioner.prefix(prefixes), tokens, mask)  # [B, T]
         return ce.sum() / mask.sum()
 
-    def run_epoch(self):
-        """One epoch over shuffled captions; returns the mean batch loss."""
+    def step(self, index):
+        """One update on the captions ``index`` [B]; returns its loss."""
+        prefixes = capdec_noise(self.prefixes[index], self.noise_variance, self.generator).to(self.device)
+        tokens, mask = (t.to(self.device) for t in self.tokens.batch(index))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss(prefixes, tokens, mask)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(loss.detach())
+
+    def run_epoch(self, after_batch=None):
+        """One epoch over shuffled captions (its rest, after a mid-epoch restore); returns the mean batch loss.
+
+        ``after_batch()`` runs after every update but the epoch's last (mid-epoch checkpoints)."""
         self.captioner.train()
-        order = torch.randperm(len(self.prefixes), generator=self.generator)
-        total = 0.0
-        for step in range(self.steps_per_epoch):
-            index = order[step * self.batch_size : (step + 1) * self.batch_size]
-            prefixes = capdec_noise(self.prefixes[index], self.noise_variance, self.generator).to(self.device)
-            tokens, mask = (t.to(self.device) for t in self.tokens.batch(index))
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = self.loss(prefixes, tokens, mask)
-            loss.backward()
-            self.optimizer.step()
-            self.scheduler.step()
-            total += float(loss.detach())
+        if self.batch == 0:
+            self.order = torch.randperm(len(self.prefixes), generator=self.generator)
+            self.loss_sum = 0.0
+        while self.batch < self.steps_per_epoch:
+            self.loss_sum += self.step(self.order[self.batch * self.batch_size : (self.batch + 1) * self.batch_size])
+            self.batch += 1
+            if after_batch is not None and self.batch < self.steps_per_epoch:
+                after_batch()
         self.captioner.eval()
-        return total / self.steps_per_epoch
+        self.losses.append(self.loss_sum / self.steps_per_epoch)
+        self.epoch, self.batch, self.order = self.epoch + 1, 0, None
+        return self.losses[-1]
+
+    def checkpoint(self):
+        """The run's state as tensors and plain values (loads with ``weights_only``)."""
+        return {"state_dict": self.captioner.mapper_state(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "batch": self.batch,
+                "order": self.order, "loss_sum": self.loss_sum, "losses": list(self.losses),
+                "generator": self.generator.get_state(), "rng_state": capture_rng_state()}
+
+    def restore(self, checkpoint):
+        """Continue from ``checkpoint()``'s state (the mapper weights are loaded by the caller)."""
+        if checkpoint["batch"] and len(checkpoint["order"]) != len(self.prefixes):
+            raise ValueError(f"the checkpoint's epoch runs over {len(checkpoint['order'])} captions, the features "
+                             f"have {len(self.prefixes)}: it belongs to other --data")
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        self.epoch, self.batch = int(checkpoint["epoch"]), int(checkpoint["batch"])
+        self.order, self.loss_sum = checkpoint["order"], float(checkpoint["loss_sum"])
+        self.losses = [float(x) for x in checkpoint["losses"]]
+        self.generator.set_state(checkpoint["generator"])
+        restore_rng_state(checkpoint["rng_state"])
