@@ -155,3 +155,26 @@ def test_not_a_compact_file_is_named(tmp_path):
         compact.read_compact(str(tmp_path / "junk.safetensors"))
     with pytest.raises(FileNotFoundError, match="is missing"):
         compact.read_compact(str(tmp_path / "absent.safetensors"))
+
+
+def test_large_shipped_file_holds_its_settings(cache, capsys):
+    """tools/world/world_clip_large.safetensors: the large world CLIP (one more vision block, longer
+    pretraining), the world's reward model and teacher; --large names its expanded file."""
+    assert os.path.getsize(pretrain.LARGE_SHIPPED_FILE) < 4 * 2**20
+    large = pretrain.read_shipped(large=True)
+    assert large.settings == pretrain.LARGE and large.world_version == pretrain.WORLD_VERSION
+    assert large.settings["vision_layers"] == pretrain.DEFAULTS["vision_layers"] + 1
+    assert large.digest != pretrain.read_shipped().digest
+    assert pretrain.main(["--large", "--print-path"]) == 0
+    assert capsys.readouterr().out.strip() == str(cache / f"world_clip_shipped_{large.digest[:12]}.pt")
+
+
+@pytest.mark.slow
+def test_large_world_clip_is_expanded_with_its_digest(cache, capsys):
+    path = pretrain.ensure_large_world_clip()
+    out = capsys.readouterr().out
+    assert "expanded from the shipped tools/world/world_clip_large.safetensors" in out
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    assert compact.state_digest(state) == pretrain.read_shipped(large=True).digest
+    assert len(clip.build_model(state).visual.transformer.resblocks) == 3
+    assert pretrain.main(["--large"]) == 0 and capsys.readouterr().out.strip().splitlines()[-1] == path

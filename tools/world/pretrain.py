@@ -5,6 +5,7 @@
     python -m tools.world.pretrain --steps 1500     # other settings: pretrained here
     python -m tools.world.pretrain --pretrain --force --write-shipped tools/world/world_clip.safetensors
                                                     # regenerate the shipped file
+    python -m tools.world.pretrain --large          # the large world CLIP (reward model, teacher), shipped too
 
 Gives an OpenAI-layout state dict file that ``clip.build_model`` and every trainer read
 unchanged (``MODEL.BACKBONE.PATH FILE``) and prints the zero-shot top-1 ("a photo of a {}.") on
@@ -50,8 +51,15 @@ PIXEL_STD = (0.26862954, 0.26130258, 0.27577711)
 ZERO_SHOT_TEMPLATE = "a photo of a {}."
 DEFAULTS = dict(steps=3000, batch_size=128, lr=2e-3, warmup=150, weight_decay=0.05, seed=0,
                 vision_layers=2, vision_width=128, text_layers=2, text_width=64, embed_dim=64)
-SHIPPED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "world_clip.safetensors")
+# The large world CLIP: one more vision block and longer pretraining; the reward model of
+# test-time adaptation and the teacher of distillation in the world (a student learns from a
+# stronger model, as RLCF's CLIP-L/14 reward and PromptKD's ViT-L/14 teacher do on real data).
+LARGE = dict(DEFAULTS, vision_layers=3, steps=7000)
+_HERE = os.path.dirname(os.path.abspath(__file__))
+SHIPPED_FILE = os.path.join(_HERE, "world_clip.safetensors")
 SHIPPED_NAME = "tools/world/world_clip.safetensors"  # as docs/WORLD.md and the messages name it
+LARGE_SHIPPED_FILE = os.path.join(_HERE, "world_clip_large.safetensors")
+LARGE_SHIPPED_NAME = "tools/world/world_clip_large.safetensors"
 
 
 def default_cache_dir():
@@ -235,41 +243,57 @@ def _check_settings(overrides):
     return {**DEFAULTS, **overrides}
 
 
-def read_shipped():
-    """The shipped compact world CLIP, checked to be of the current defaults and world version."""
-    shipped = compact.read_compact(SHIPPED_FILE)
-    if shipped.settings != DEFAULTS or shipped.world_version != WORLD_VERSION:
+def _shipped(large):
+    """(file, name as the docs give it, settings it must hold) of the default or the large shipped world CLIP."""
+    return (LARGE_SHIPPED_FILE, LARGE_SHIPPED_NAME, LARGE) if large else (SHIPPED_FILE, SHIPPED_NAME, DEFAULTS)
+
+
+def shipped_settings(settings):
+    """Whether ``settings`` are those of a shipped world CLIP: None (no), False (the default), True (the large)."""
+    return {json.dumps(DEFAULTS, sort_keys=True): False, json.dumps(LARGE, sort_keys=True): True}.get(
+        json.dumps(settings, sort_keys=True))
+
+
+def read_shipped(large=False):
+    """The shipped compact world CLIP (the large one if ``large``), checked to be of its settings
+    and of the current world version."""
+    path, name, settings = _shipped(large)
+    shipped = compact.read_compact(path)
+    if shipped.settings != settings or shipped.world_version != WORLD_VERSION:
+        flags = "--large " if large else ""
         raise RuntimeError(
-            f"{SHIPPED_NAME} was made with settings {shipped.settings} (world version {shipped.world_version}), "
-            f"but the defaults are {DEFAULTS} (world version {WORLD_VERSION}): regenerate it with "
-            f"python -m tools.world.pretrain --pretrain --force --write-shipped {SHIPPED_NAME}"
+            f"{name} was made with settings {shipped.settings} (world version {shipped.world_version}), "
+            f"but they should be {settings} (world version {WORLD_VERSION}): regenerate it with "
+            f"python -m tools.world.pretrain {flags}--pretrain --force --write-shipped {name}"
         )
     return shipped
 
 
 def world_clip_path(settings, out=None, pretrain_here=False):
-    """The file ``ensure_world_clip`` gives: ``out``, else the cache file of the shipped world CLIP
-    (the defaults, unless ``pretrain_here``) or of the settings."""
-    if settings == DEFAULTS and not pretrain_here:
-        return out or shipped_cache_path(read_shipped().digest)
+    """The file ``ensure_world_clip`` gives: ``out``, else the cache file of a shipped world CLIP
+    (the defaults or LARGE, unless ``pretrain_here``) or of the settings."""
+    large = shipped_settings(settings)
+    if large is not None and not pretrain_here:
+        return out or shipped_cache_path(read_shipped(large).digest)
     return out or cached_path(settings)
 
 
-def expand_shipped(path, log=print):
-    """The shipped compact world CLIP expanded (once) into the full OpenAI-layout state dict file
-    ``path``, checked against its SHA-256; then the zero-shot report."""
-    shipped = read_shipped()
+def expand_shipped(path, log=print, large=False):
+    """The shipped compact world CLIP (the large one if ``large``) expanded (once) into the full
+    OpenAI-layout state dict file ``path``, checked against its SHA-256; then the zero-shot report."""
+    shipped = read_shipped(large)
+    shipped_file, name, _ = _shipped(large)
     if os.path.isfile(path):
         if compact.state_digest(torch.load(path, map_location="cpu", weights_only=True)) != shipped.digest:
-            raise ValueError(f"{path} exists but is not the shipped world CLIP (its SHA-256 differs): delete it, "
-                             "or give another --out")
+            raise ValueError(f"{path} exists but is not the shipped world CLIP {name} (its SHA-256 differs): "
+                             "delete it, or give another --out")
         log(f"World CLIP found at {path} (the shipped one, SHA-256 {shipped.digest[:12]}...)")
         return
     state = compact.expand(shipped)
     atomic_write(path, lambda tmp: torch.save(state, tmp))
-    log(f"World CLIP expanded from the shipped {SHIPPED_NAME} ({os.path.getsize(SHIPPED_FILE) / 2**20:.1f} MiB) "
-        f"to {path} (SHA-256 {shipped.digest[:12]}...; `python -m tools.world.pretrain --pretrain` pretrains one "
-        "on this machine instead)")
+    log(f"World CLIP expanded from the shipped {name} ({os.path.getsize(shipped_file) / 2**20:.1f} MiB) "
+        f"to {path} (SHA-256 {shipped.digest[:12]}...; `python -m tools.world.pretrain {'--large ' if large else ''}"
+        "--pretrain` pretrains one on this machine instead)")
     model = build(shipped.settings)
     model.load_state_dict(state)
     zero_shot_report(model.eval(), log=log)
@@ -281,20 +305,22 @@ def write_shipped(path, out, settings, log=print):
     compact.write_compact(out, state, world_token_ids(), settings, WORLD_VERSION)
     log(f"Wrote the compact world CLIP ({os.path.getsize(out) / 2**20:.1f} MiB, SHA-256 "
         f"{compact.state_digest(state)[:12]}...) to {out}" +
-        ("" if settings == DEFAULTS else " (not the default settings: the default world CLIP cannot be this file)"))
+        ("" if shipped_settings(settings) is not None else
+         " (not the default settings: the default world CLIP cannot be this file)"))
 
 
 def ensure_world_clip(out=None, force=False, log=print, eval_every=0, pretrain_here=False, shipped_out=None,
                       **overrides):
-    """The path of a world CLIP with DEFAULTS updated by ``overrides``: for the defaults the shipped
-    one (expand_shipped), unless ``pretrain_here`` or ``force``; otherwise pretrained here and saved
-    (then evaluated zero-shot) when the file is missing or ``force``. ``shipped_out``: also write
-    the compact file of the result there."""
+    """The path of a world CLIP with DEFAULTS updated by ``overrides``: for the defaults (or LARGE)
+    the shipped one (expand_shipped), unless ``pretrain_here`` or ``force``; otherwise pretrained
+    here and saved (then evaluated zero-shot) when the file is missing or ``force``.
+    ``shipped_out``: also write the compact file of the result there."""
     settings = _check_settings(overrides)
     pretrain_here = pretrain_here or force
     path = world_clip_path(settings, out, pretrain_here)
-    if settings == DEFAULTS and not pretrain_here:
-        expand_shipped(path, log)
+    large = shipped_settings(settings)
+    if large is not None and not pretrain_here:
+        expand_shipped(path, log, large)
     elif os.path.isfile(path) and not force:
         log(f"World CLIP found at {path} (delete it or pass --force to pretrain again)")
     else:
@@ -302,6 +328,11 @@ def ensure_world_clip(out=None, force=False, log=print, eval_every=0, pretrain_h
     if shipped_out:
         write_shipped(path, shipped_out, settings, log)
     return path
+
+
+def ensure_large_world_clip(out=None, log=print):
+    """The path of the large world CLIP (LARGE), expanded from its shipped file."""
+    return ensure_world_clip(out, log=log, **{k: v for k, v in LARGE.items() if DEFAULTS[k] != v})
 
 
 def pretrain_and_save(settings, path, log=print, eval_every=0):
@@ -312,9 +343,10 @@ def pretrain_and_save(settings, path, log=print, eval_every=0):
     n_params = sum(p.numel() for p in model.parameters())
     log(f"Saved the world CLIP ({n_params / 1e6:.2f} M parameters, {os.path.getsize(path) / 2**20:.1f} MiB) "
         f"to {path} after {time.time() - start:.0f}s")
-    if settings == DEFAULTS:
-        log(f"To ship it as the default world CLIP: python -m tools.world.pretrain --pretrain --write-shipped "
-            f"{SHIPPED_NAME}")
+    large = shipped_settings(settings)
+    if large is not None:
+        _, name, _ = _shipped(large)
+        log(f"To ship it: python -m tools.world.pretrain {'--large ' if large else ''}--pretrain --write-shipped {name}")
     zero_shot_report(model, log=log)
 
 
@@ -328,9 +360,13 @@ def main(argv=None):
     parser.add_argument("--force", action="store_true", help="pretrain again even when the file exists (implies --pretrain)")
     parser.add_argument("--write-shipped", metavar="FILE",
                         help=f"also write the compact file of the result (what {SHIPPED_NAME} is)")
+    parser.add_argument("--large", action="store_true",
+                        help=f"the large world CLIP ({LARGE_SHIPPED_NAME}: vision blocks {LARGE['vision_layers']}, "
+                             f"{LARGE['steps']} steps; the world's reward model and teacher) instead of the default one")
     for key in ("steps", "batch_size", "seed"):
-        parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=DEFAULTS[key])
-    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+        parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=None,
+                            help=f"default {DEFAULTS[key]} ({LARGE[key]} with --large)")
+    parser.add_argument("--lr", type=float, default=None, help=f"default {DEFAULTS['lr']}")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch (default 1: the model is so small that more threads mostly "
                              "wait on each other, and on a shared CPU they wait a lot)")
@@ -338,9 +374,12 @@ def main(argv=None):
     parser.add_argument("--print-path", action="store_true",
                         help="only print the file these settings give (for scripts); nothing is trained")
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.batch_size < 2:
+    base = LARGE if args.large else DEFAULTS
+    settings = {key: base[key] if getattr(args, key) is None else getattr(args, key)
+                for key in ("steps", "batch_size", "seed", "lr")}
+    settings.update({key: value for key, value in base.items() if key not in settings and value != DEFAULTS[key]})
+    if settings["steps"] < 1 or settings["batch_size"] < 2:
         parser.error("--steps must be at least 1 and --batch-size at least 2")
-    settings = dict(steps=args.steps, batch_size=args.batch_size, seed=args.seed, lr=args.lr)
     if args.print_path:
         print(world_clip_path({**DEFAULTS, **settings}, args.out, args.pretrain or args.force))
         return 0
