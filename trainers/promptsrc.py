@@ -9,12 +9,15 @@ frozen image) + KL(frozen logits || z) / (B * C), where the frozen text is the m
 ImageNet templates' CLIP features and the frozen image is the prompt-free CLIP image feature.
 Checkpoints: ``VLPromptLearner/model.pth.tar-N`` holding the prompts (the frozen CLIP is not stored).
 """
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 
 import clip
 from clip.model import convert_weights
 from engine import TRAINER_REGISTRY
+from engine.checkpoint import ExtraState
 from engine.feature_cache import cached_text_features
 
 from .clip_backbone import load_clip
@@ -111,9 +114,7 @@ class PromptSRC(IVLP):
         super().after_epoch()  # the last checkpoint then holds the GPA prompts
 
     # ----- checkpoints ----------------------------------------------------------------------
-    def extra_state(self, name):
-        return {"gpa": self.gpa.state_dict()}
-
-    def restore_extra(self, name, checkpoint):
-        if "gpa" in checkpoint:
-            self.gpa.load_state_dict(checkpoint["gpa"], self.prompts())
+    def saved_models(self):
+        """IVLP's, with the GPA running sum beside the prompts (optional: older files have none)."""
+        gpa = ExtraState("gpa", lambda: self.gpa.state_dict(), lambda state: self.gpa.load_state_dict(state, self.prompts()))
+        return {name: (module, replace(keys, extra=(*keys.extra, gpa))) for name, (module, keys) in super().saved_models().items()}
