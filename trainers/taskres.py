@@ -22,7 +22,7 @@ from engine.metrics import compute_accuracy
 from engine.utils import load_checkpoint
 
 from .prompt_trainer import PromptTrainer
-from .zsclip import IMAGENET_TEMPLATES_SELECT, dataset_template
+from .shared.templates import IMAGENET_TEMPLATES_SELECT, dataset_template
 
 NO_ENHANCED_BASE = ("", "none")
 
