@@ -26,11 +26,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.clips import SHAPES, student_clip  # noqa: E402
 from engine.feature_cache import cached_text_features  # noqa: E402
 from engine.run_manifest import file_fingerprint  # noqa: E402
-from trainers.imagenet_templates import IMAGENET_TEMPLATES  # noqa: E402
 from trainers.kgcoop import hand_crafted_prompts, hand_crafted_text_features  # noqa: E402
 from trainers.promptsrc import template_prompts, template_text_features  # noqa: E402
+from trainers.shared.templates import IMAGENET_TEMPLATES, IMAGENET_TEMPLATES_SELECT  # noqa: E402
 from trainers.taskres import class_eot_features  # noqa: E402
-from trainers.zsclip import IMAGENET_TEMPLATES_SELECT, zero_shot_weights  # noqa: E402
+from trainers.zsclip import zero_shot_weights  # noqa: E402
 
 TEMPLATE = "a photo of a {}."
 SMALLEST = ["--shape", "tiny", "--classes", "3", "--repeats", "1", "--threads", "1"]

@@ -31,7 +31,7 @@ from .run_manifest import (
     write_manifest,
 )
 from .utils.faults import UserError
-from .utils.rng_state import capture_rng_state, restore_rng_state
+from .checkpoint.rng import capture_rng_state, restore_rng_state
 
 ALLOW_KEY = "TRAIN.ALLOW_CHANGED"
 

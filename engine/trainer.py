@@ -1,8 +1,9 @@
 """Trainer life cycle with Dassl's names: TrainerBase, SimpleTrainer, TrainerX, build_trainer.
 
 The life cycle, log lines, checkpoint names and resume rules are Dassl's (docs/ENGINE.md).
-Trainers customise through small hooks (build_model, forward_backward, model_inference,
-checkpoint_state / restore_state) instead of copying the loop. The engine owns the update:
+Trainers customise through small hooks (build_model, forward_backward, model_inference) instead
+of copying the loop; each registered model's CheckpointKeys says what its checkpoints hold
+(engine/checkpoint/ saves, resumes and loads them). The engine owns the update:
 ``forward_backward`` hands a batch's inputs and loss function to ``self.train_step``
 (engine/step.py: micro-batches, autocast, the non-finite guard, backward, GradScaler, DDP no_sync,
 the optimizers' step) in the precision the trainer declared once (``set_precision``), and
@@ -22,22 +23,11 @@ from .data import DataManager
 from .evaluation import build_evaluator
 from .feature_cache import cached_outputs, evaluation_feature_cache
 from .results import RunRecord
-from .utils import (
-    AverageMeter,
-    MetricMeter,
-    Registry,
-    check_availability,
-    distinct,
-    latest_checkpoint,
-    load_checkpoint,
-    mkdir_if_missing,
-    resume_from_checkpoint,
-    save_checkpoint,
-)
-from .utils import checkpoint_position
+from .checkpoint import CheckpointKeys, Registered, find_resume_point, load_models, position, resume_models, run_state, save_models
+from .checkpoint.rng import capture_rng_state, offset_for_rank, restore_rng_state
+from .utils import AverageMeter, MetricMeter, Registry, check_availability, distinct, mkdir_if_missing
 from .step import Precision, TrainingStep, check_finite_loss
 from .utils.faults import NonFiniteLossError, nonfinite_loss_message
-from .utils.rng_state import capture_rng_state, offset_for_rank, restore_rng_state
 
 TRAINER_REGISTRY = Registry("TRAINER")
 
@@ -79,6 +69,7 @@ class TrainerBase:
         self._models = OrderedDict()
         self._optims = OrderedDict()
         self._scheds = OrderedDict()
+        self._keys = OrderedDict()
         self._writer = None
         self.set_precision(Precision())  # fp32 until the trainer declares its own (build_model)
         self.resume_in_epoch = None  # (batches done, epoch-start and moment RNG states) of a mid-epoch checkpoint
@@ -99,7 +90,13 @@ class TrainerBase:
         that wrap modules in DistributedDataParallel drop the wrapper)."""
 
     # ----- model registry -------------------------------------------------------------
-    def register_model(self, name="model", model=None, optim=None, sched=None):
+    def register_model(self, name="model", model=None, optim=None, sched=None, keys=None):
+        """Register ``model`` under ``name`` (its checkpoint folder) with its optimizer and scheduler.
+
+        ``keys``: the model's CheckpointKeys (engine/checkpoint/keys.py), the one declaration of what
+        its checkpoints save, leave out and rebuild, and of their extra fields; the default saves and
+        loads the whole state dict.
+        """
         if self.__dict__.get("_models") is None:
             raise AttributeError("Cannot assign model before super().__init__() call")
         if name in self._models:
@@ -107,6 +104,7 @@ class TrainerBase:
         self._models[name] = model
         self._optims[name] = optim
         self._scheds[name] = sched
+        self._keys[name] = CheckpointKeys() if keys is None else keys
 
     def get_model_names(self, names=None):
         names_real = list(self._models.keys())
@@ -119,118 +117,41 @@ class TrainerBase:
                 raise KeyError(f'Model "{name}" is not registered (registered: {names_real})')
         return names
 
-    # ----- checkpoint hooks (overridden by trainers that save more or less) -------------
-    def checkpoint_state(self, name):
-        """What goes into ``<name>/model*.pth.tar`` besides epoch/optimizer/scheduler/val_result."""
-        return {"state_dict": self._models[name].state_dict()}
+    def registered_models(self):
+        """{name: engine.checkpoint.Registered} of every registered model, in registration order."""
+        return {
+            name: Registered(self._models[name], self._optims[name], self._scheds[name], self._keys[name])
+            for name in self.get_model_names()
+        }
 
-    def ignored_keys_on_load(self, name):
-        """State-dict keys rebuilt by the trainer itself, dropped when loading for evaluation."""
-        return ()
-
+    # ----- checkpoints (engine/checkpoint/) -----------------------------------------------
     def check_checkpoint(self, name, checkpoint):
         """Raise a clear error when ``checkpoint`` cannot belong to model ``name`` of this trainer."""
 
-    def restore_state(self, name, checkpoint, strict=True):
-        """Load a checkpoint dict into model ``name`` (and any extra fields, e.g. caches)."""
-        state_dict = checkpoint["state_dict"]
-        model = self._models[name]
-        if strict:
-            model.load_state_dict(state_dict)
-            return
-        _check_has_trainable(model, state_dict, name, ignored=self.ignored_keys_on_load(name))
-        try:
-            model.load_state_dict(state_dict, strict=False)
-        except RuntimeError as e:
-            raise RuntimeError(
-                f'The checkpoint for "{name}" does not fit this model ({e}). '
-                "Was it written with another config (backbone, N_CTX, CSC, number of classes)?"
-            ) from None
-
-    # ----- saving / loading ---------------------------------------------------------
     def run_state(self):
-        """What a resumed run needs besides the models: RNG states and the loss scaler (docs/ENGINE.md, "Resume guarantees").
-
-        Under torchrun every rank's RNG states are gathered (``rank_rng_states``; collective: all
-        ranks call this), so a resumed multi-process run continues each rank's draws.
-        """
-        scaler = self.scaler
-        state = {
-            "rng_state": capture_rng_state(),
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "skipped_updates": self.skipped_updates,
-        }
-        if distributed.is_distributed():
-            state["rank_rng_states"] = distributed.all_gather_objects(state["rng_state"])
-        return state
+        """What a resumed run needs besides the models: RNG states and the loss scaler (collective under torchrun)."""
+        return run_state.capture(self.scaler, self.skipped_updates)
 
     def restore_run_state(self, checkpoint):
-        state = _own_rng_state(checkpoint, "rng_state", "rank_rng_states")
-        if state is None:
-            print("Note: the checkpoint holds no RNG state (an older file): the resumed draws differ from an uninterrupted run")
-        else:
-            restore_rng_state(state)
-            saved, ranks = len(checkpoint.get("rank_rng_states") or [None]), distributed.world_size()
-            if saved != ranks:  # another number of processes: rank 0's states, reseeded per rank
-                print(f"Note: the checkpoint was written by {saved} process(es), this run has {ranks}: augmentation draws differ from an uninterrupted run")
-                offset_for_rank(distributed.rank())
-        self.resume_in_epoch = None
-        if checkpoint.get("batch", 0) > 0:  # a mid-epoch checkpoint: run_epoch replays the epoch's data up to it
-            self.resume_in_epoch = (checkpoint["batch"], _own_rng_state(checkpoint, "epoch_rng_state", "rank_epoch_rng_states"), state)
-        scaler = self.scaler
-        if scaler is not None and checkpoint.get("scaler") is not None:
-            scaler.load_state_dict(checkpoint["scaler"])
-        self.skipped_updates = checkpoint.get("skipped_updates", 0)
+        self.resume_in_epoch, self.skipped_updates = run_state.restore(checkpoint, self.scaler)
 
     def save_model(self, epoch, directory, is_best=False, val_result=None, model_name="", extra=None):
         """Write every model's checkpoint; under torchrun rank 0 writes, the others wait for it.
 
         ``extra``: more fields for every file (a mid-epoch checkpoint's position and RNG states).
-        After an epoch or mid-epoch save, older mid-epoch files are deleted.
         """
-        run_state = {**self.run_state(), **(extra or {})}  # one moment for every model's file
-        if not distributed.is_main_process():
-            distributed.barrier()
-            return
-        for name in self.get_model_names():
-            optim, sched = self._optims[name], self._scheds[name]
-            state = {
-                **self.checkpoint_state(name),
-                "epoch": epoch + 1,
-                "optimizer": optim.state_dict() if optim is not None else None,
-                "scheduler": sched.state_dict() if sched is not None else None,
-                "val_result": val_result,
-                **run_state,
-            }
-            save_checkpoint(state, osp.join(directory, name), is_best=is_best, model_name=model_name)
-        if not model_name or checkpoint_position.MID_EPOCH_FILE.fullmatch(model_name):
-            for name in self.get_model_names():  # every model has the new file: the older ones can go
-                checkpoint_position.remove_mid_epoch_files(osp.join(directory, name), keep=model_name or None)
-        distributed.barrier()
+        fields = {**self.run_state(), **(extra or {})}  # one moment for every model's file
+        save_models(self.registered_models(), fields, epoch, directory, is_best, val_result, model_name)
 
     def resume_model_if_exist(self, directory):
-        names = self.get_model_names()
-        found = None
-        if all(osp.exists(osp.join(directory, name)) for name in names):
-            print(f"Found checkpoint at {directory} (will resume training)")
-            found = _consistent_checkpoints({name: latest_checkpoint(osp.join(directory, name)) for name in names})
-        _same_start_on_every_rank(directory, found)
+        found = find_resume_point(directory, self.get_model_names())
         if found is None:
             print("No checkpoint found, train from scratch")
             return 0
         for name, (_, checkpoint) in found.items():
             self.check_checkpoint(name, checkpoint)
-        start_epoch = 0
-        for name in names:
-            start_epoch = resume_from_checkpoint(
-                osp.join(directory, name),
-                self._models[name],
-                self._optims[name],
-                self._scheds[name],
-                restore=lambda checkpoint, name=name: self.restore_state(name, checkpoint, strict=False),
-                checkpoint=found[name],
-            )
-        self.restore_run_state(found[names[0]][1])
+        start_epoch = resume_models(self.registered_models(), directory, found)
+        self.restore_run_state(found[self.get_model_names()[0]][1])
         return start_epoch
 
     def load_model(self, directory, epoch=None):
@@ -241,20 +162,7 @@ class TrainerBase:
                 "(ignore this if it's done on purpose)"
             )
             return
-        model_file = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
-        for name in self.get_model_names():
-            model_path = osp.join(directory, name, model_file)
-            if not osp.exists(model_path):
-                raise FileNotFoundError(_missing_model_message(directory, name, model_file, self.get_model_names()))
-            checkpoint = load_checkpoint(model_path)
-            self.check_checkpoint(name, checkpoint)
-            state_dict = dict(checkpoint["state_dict"])
-            for key in self.ignored_keys_on_load(name):
-                state_dict.pop(key, None)
-            val = checkpoint.get("val_result")
-            val_txt = "" if val is None else f", val_result = {val:.1f}"
-            print(f'Loading weights to {name} from "{model_path}" (epoch = {checkpoint["epoch"]}{val_txt})')
-            self.restore_state(name, {**checkpoint, "state_dict": state_dict}, strict=False)
+        load_models(self.registered_models(), directory, epoch, check=self.check_checkpoint)
 
     # ----- modes and updates -----------------------------------------------------------
     def set_model_mode(self, mode="train", names=None):
@@ -365,76 +273,6 @@ class TrainerBase:
         raise NotImplementedError
 
 
-def _own_rng_state(checkpoint, key, per_rank_key):
-    """This rank's RNG state in a checkpoint: its own when the same number of processes wrote it, else rank 0's."""
-    per_rank = checkpoint.get(per_rank_key)
-    if per_rank is not None and len(per_rank) == distributed.world_size():
-        return per_rank[distributed.rank()]
-    return checkpoint.get(key)
-
-
-def _same_start_on_every_rank(directory, found):
-    """Under torchrun, every process must resume from the same point (collective: all ranks call it).
-
-    On several machines a rank whose node does not see rank 0's output folder would otherwise
-    train from scratch while the others resume.
-    """
-    at = None if found is None else checkpoint_position.position(next(iter(found.values()))[1])
-    every = distributed.all_gather_objects(at)
-    if len(set(every)) > 1:
-        described = ", ".join(
-            f"rank {r}: {'no checkpoint' if p is None else checkpoint_position.describe(p)}" for r, p in enumerate(every)
-        )
-        raise RuntimeError(
-            f'The processes found different checkpoints in "{directory}" ({described}). Every node must see the '
-            "same output folder (a shared file system) to resume, or start all of them from an empty folder."
-        )
-
-
-def _consistent_checkpoints(found):
-    """Every model's checkpoint from the same point: a run killed between two models' saves
-    resumes from the earlier point, whose files the later model still has."""
-    positions = {name: checkpoint_position.position(ckpt) for name, (_, ckpt) in found.items()}
-    earliest = min(positions.values())
-    for name, (fpath, _) in found.items():
-        if positions[name] == earliest:
-            continue
-        older = osp.join(osp.dirname(fpath), checkpoint_position.file_name(earliest))
-        if not osp.exists(older):
-            described = {n: checkpoint_position.describe(p) for n, p in positions.items()}
-            raise RuntimeError(
-                f"The checkpoints disagree on where training stood ({described}) and \"{older}\" is missing: "
-                "the last save was interrupted. Delete the newer files to resume from an earlier epoch."
-            )
-        print(f'"{fpath}" is newer than the other models\' checkpoints: resuming from "{older}"')
-        found[name] = (older, load_checkpoint(older))
-    return found
-
-
-def _check_has_trainable(model, state_dict, name, ignored=()):
-    """A non-strict load must still provide every trainable parameter (but those the trainer rebuilds)."""
-    trainable = [n for n, p in model.named_parameters() if p.requires_grad and n not in ignored]
-    missing = [n for n in trainable if n not in state_dict]
-    if missing:
-        raise KeyError(
-            f'The checkpoint for "{name}" lacks the trainable parameters {missing[:5]}'
-            f"{' ...' if len(missing) > 5 else ''} of this trainer; it has keys {list(state_dict)[:5]}. "
-            "Was it written by another trainer? Point --model-dir at an output folder of the same trainer."
-        )
-
-
-def _missing_model_message(directory, name, model_file, names):
-    import os
-
-    found = sorted(os.listdir(directory)) if osp.isdir(directory) else None
-    where = "the folder does not exist" if found is None else f"it contains {found}"
-    return (
-        f'Model not found at "{osp.join(directory, name, model_file)}" ({where}). '
-        f"--model-dir must be the output folder of a run of this trainer, holding {names} sub-folders; "
-        "--load-epoch N picks model.pth.tar-N, without it model-best.pth.tar is loaded."
-    )
-
-
 class SimpleTrainer(TrainerBase):
     """A trainer with one data manager, an evaluator and Dassl's epoch hooks."""
 
@@ -491,29 +329,15 @@ class SimpleTrainer(TrainerBase):
 
     def run_state(self):
         """Adds the trainer's name, the best val result and the evaluation history."""
-        return {
-            **super().run_state(),
-            "trainer": self.cfg.TRAINER.NAME,
-            "best_result": float(self.best_result),
-            "run_record": self.run_record.state_dict(),
-        }
+        return {**super().run_state(), **run_state.history(self.cfg.TRAINER.NAME, self.best_result, self.run_record)}
 
     def restore_run_state(self, checkpoint):
         super().restore_run_state(checkpoint)
-        if checkpoint.get("best_result") is not None:
-            self.best_result = checkpoint["best_result"]
-        if checkpoint.get("run_record") is not None:
-            self.run_record.load_state_dict(checkpoint["run_record"])
+        self.best_result = run_state.restore_history(checkpoint, self.best_result, self.run_record)
 
     def check_checkpoint(self, name, checkpoint):
         """Refuses another trainer's checkpoint by name before its keys are compared."""
-        written_by = checkpoint.get("trainer")
-        if written_by is not None and written_by != self.cfg.TRAINER.NAME:
-            raise ValueError(
-                f'The checkpoint for "{name}" was written by the trainer {written_by}, this run is '
-                f"{self.cfg.TRAINER.NAME}. Use another --output-dir (resume) or point --model-dir at a "
-                f"{self.cfg.TRAINER.NAME} run (evaluation)."
-            )
+        run_state.check_written_by(checkpoint, name, self.cfg.TRAINER.NAME)
 
     def before_train(self):
         directory = self.cfg.OUTPUT_DIR
@@ -694,10 +518,8 @@ class TrainerX(SimpleTrainer):
 
     def save_mid_epoch(self, done):
         """A resumable checkpoint after ``done`` batches of this epoch (TRAIN.CHECKPOINT_ITER_FREQ)."""
-        extra = {"batch": done, "epoch_rng_state": self.epoch_rng_state}
-        if distributed.is_distributed():
-            extra["rank_epoch_rng_states"] = distributed.all_gather_objects(self.epoch_rng_state)
-        name = checkpoint_position.file_name((self.epoch, done))
+        extra = run_state.mid_epoch_fields(done, self.epoch_rng_state)
+        name = position.file_name((self.epoch, done))
         self.save_model(self.epoch - 1, self.output_dir, model_name=name, extra=extra)
 
     def stop_on_nonfinite_loss(self, loss_summary):

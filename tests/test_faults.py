@@ -10,7 +10,7 @@ import parse_test_res
 import train
 from engine.step import Precision
 from engine.utils import latest_checkpoint, save_checkpoint
-from engine.utils import torchtools
+from engine.checkpoint import files as checkpoint_files
 from engine.utils.faults import nonfinite_loss_message
 from tests import tiny_run
 from trainers.coop import CoOp
@@ -54,11 +54,11 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypa
             fh.truncate(50)
         raise failure
 
-    monkeypatch.setattr(torchtools.torch, "save", save_until_full)
+    monkeypatch.setattr(checkpoint_files.torch, "save", save_until_full)
     with pytest.raises(OSError, match=r'Could not write the checkpoint ".*model\.pth\.tar-2": .*'
                                       r'the previous checkpoint ".*model\.pth\.tar-1" is kept'):
         save_checkpoint(_state(2), str(tmp_path))
-    monkeypatch.setattr(torchtools.torch, "save", real_save)
+    monkeypatch.setattr(checkpoint_files.torch, "save", real_save)
 
     assert sorted(os.listdir(tmp_path)) == ["checkpoint", "model.pth.tar-1"]  # no partial or temporary file
     fpath, checkpoint = latest_checkpoint(str(tmp_path))

@@ -160,7 +160,8 @@ def test_reference_checkpoint_loads(tmp_path, pets_root, tiny_teacher_path, trai
     for key in prompts:
         torch.testing.assert_close(loaded[key], state[key])
     assert loaded["prompt_learner.token_prefix"].shape == (3, 1, 64)
-    saved = trainer.checkpoint_state(folder)["state_dict"]
+    registered = trainer.registered_models()[folder]
+    saved = registered.keys.file_state(registered.module)["state_dict"]
     assert sorted(saved) == prompts  # ours: the prompts only, under the reference's names
     if trainer_name == "MaPLe":
         assert "prompt_learner.compound_prompt_projections.1.weight" in saved

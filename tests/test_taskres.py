@@ -147,11 +147,14 @@ def test_imagenet_a_rows(tmp_path):
     # loading an ImageNet checkpoint (4 classes) keeps rows 1 and 3 of both tensors
     trainer = TaskRes.__new__(TaskRes)
     TrainerBase.__init__(trainer)
-    trainer.register_model("prompt_learner", TaskResLearner(torch.zeros(2, 8), 0.5))
+    trainer.model = SimpleNamespace(prompt_learner=TaskResLearner(torch.zeros(2, 8), 0.5))
+    for name, (module, keys) in trainer.saved_models().items():
+        trainer.register_model(name, module, keys=keys)
     trainer.num_classes, trainer.dm = 2, SimpleNamespace(dataset=dataset)
     base, residual = torch.randn(4, 8), torch.randn(4, 8)
     state = {"base_text_features": base, "text_feature_residuals": residual}
-    trainer.restore_state("prompt_learner", {"state_dict": state}, strict=False)
-    learner = trainer._models["prompt_learner"]
+    learner = trainer.registered_models()["prompt_learner"]
+    learner.keys.restore("prompt_learner", learner.module, {"state_dict": state})
+    learner = learner.module
     assert torch.equal(learner.base_text_features, base[[1, 3]])
     assert torch.equal(learner.text_feature_residuals, residual[[1, 3]])

@@ -7,9 +7,10 @@ import clip
 from clip.model import encode_text_embeddings, encode_text_shared_prefix
 from clip.tokenizer import encode as bpe_encode
 from engine import TRAINER_REGISTRY
+from engine.checkpoint import CheckpointKeys
 from engine.metrics import compute_accuracy
 
-from .prompt_trainer import CheckpointKeys, PromptTrainer
+from .prompt_trainer import PromptTrainer
 
 CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
 
@@ -218,9 +219,6 @@ class CoOp(PromptTrainer):
     def is_trainable(self, name):
         return "prompt_learner" in name
 
-    def registered_module(self):
-        return self.model.prompt_learner
-
     def init_weights_module(self):
         return self.model.prompt_learner
 
@@ -228,6 +226,7 @@ class CoOp(PromptTrainer):
         output = self.model(image)
         return F.cross_entropy(output, label), {"acc": compute_accuracy(output, label)[0]}
 
-    def checkpoint_keys(self, name):
+    def saved_models(self):
         # the prompt learner's whole state; SOS / class-name embeddings are rebuilt from the class names
-        return CheckpointKeys("all", rebuilt=("token_prefix", "token_suffix"), load_unsaved=True)
+        keys = CheckpointKeys("all", rebuilt=("token_prefix", "token_suffix"), load_unsaved=True)
+        return {"prompt_learner": (self.model.prompt_learner, keys)}

@@ -13,9 +13,10 @@ from torch import nn
 
 from clip.model import add_ivlp_prompts
 from engine import TRAINER_REGISTRY
+from engine.checkpoint import CheckpointKeys
 
 from .coop import CustomCLIP, PromptLearner, token_embeddings
-from .prompt_trainer import CheckpointKeys, PromptTrainer
+from .prompt_trainer import PromptTrainer
 
 PROMPT_BUFFERS = ("prompt_learner.token_prefix", "prompt_learner.token_suffix")
 
@@ -87,7 +88,6 @@ class IVLP(PromptTrainer):
     """Deep prompts in both encoders, trained with CE. Checkpoints: ``VLPromptLearner/`` (the prompts)."""
 
     prompt_key = "IVLP"
-    model_name = "VLPromptLearner"
     vit_only = True
     optimize_all_parameters = True  # as the reference, which hands the optimizer the whole model
 
@@ -108,6 +108,6 @@ class IVLP(PromptTrainer):
     def losses(self, image, label):
         return F.cross_entropy(self.model(image), label), {}
 
-    def checkpoint_keys(self, name):
+    def saved_models(self):
         # the prompts; reference checkpoints hold the whole model and load whole, as in the reference
-        return CheckpointKeys("trainable", unsaved=PROMPT_BUFFERS, load_unsaved=True)
+        return {"VLPromptLearner": (self.model, CheckpointKeys("trainable", unsaved=PROMPT_BUFFERS, load_unsaved=True))}

@@ -8,46 +8,29 @@ the mean squared distance the paper writes). Only the context is trained; checkp
 CoOp's (``prompt_learner/`` with ``ctx``); the reference's unused ``meta_net`` and
 ``bias_vectors`` are not built, and are ignored when its checkpoints load.
 """
-import torch
 import torch.nn.functional as F
 
-import clip
 from datasets.config import prompt_template_override
 from engine import TRAINER_REGISTRY
 from engine.feature_cache import cached_text_features
 from engine.metrics import compute_accuracy
 
 from .coop import CoOp
-from .zsclip import CUSTOM_TEMPLATES
-
-# the reference's per-data-set prompts: zero-shot CLIP's, but for the texture one
-KGCOOP_TEMPLATES = {**CUSTOM_TEMPLATES, "DescribableTextures": "a photo of a {}, a type of texture."}
-
+from .shared.templates import KGCOOP_TEMPLATES, dataset_template, fill_templates, normalised, template_features
 
 def kgcoop_template(dataset_name, override=""):
     """``override`` (DATASET.PROMPT_TEMPLATE) when given, else the reference's prompt of the data set."""
-    if override:
-        return override
-    if dataset_name not in KGCOOP_TEMPLATES:
-        raise KeyError(
-            f'KgCoOp has no hand-crafted prompt for data set "{dataset_name}": set DATASET.PROMPT_TEMPLATE '
-            '(e.g. "a photo of a {}.") or add one to KGCOOP_TEMPLATES in trainers/kgcoop.py'
-        )
-    return KGCOOP_TEMPLATES[dataset_name]
+    return dataset_template(dataset_name, override, KGCOOP_TEMPLATES, "KGCOOP_TEMPLATES")
 
 
 def hand_crafted_prompts(classnames, template):
     """``template`` filled with each class name ("_" read as a space): [C] strings."""
-    return [template.format(name.replace("_", " ")) for name in classnames]
+    return fill_templates([template], classnames)[0]
 
 
-@torch.no_grad()
 def hand_crafted_text_features(clip_model, classnames, template):
     """The frozen CLIP's normalised text features [C, D] of ``template`` filled with each class name."""
-    device = clip_model.token_embedding.weight.device
-    tokens = clip.tokenize(hand_crafted_prompts(classnames, template)).to(device)
-    features = clip_model.encode_text(tokens)
-    return features / features.norm(dim=-1, keepdim=True)
+    return normalised(template_features(clip_model, [hand_crafted_prompts(classnames, template)])[0])
 
 
 def knowledge_guided_loss(text, clip_text):

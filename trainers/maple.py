@@ -16,10 +16,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import TRAINER_REGISTRY
+from engine.checkpoint import CheckpointKeys
 
 from .coop import CustomCLIP, PromptLearner
 from .ivlp import PROMPT_BUFFERS, initial_ivlp_context
-from .prompt_trainer import CheckpointKeys, PromptTrainer
+from .prompt_trainer import PromptTrainer
 
 
 class MultiModalPromptLearner(PromptLearner):
@@ -77,7 +78,6 @@ def check_maple_depth(cfg, clip_model):
 @TRAINER_REGISTRY.register()
 class MaPLe(PromptTrainer):
     prompt_key = "MAPLE"
-    model_name = "MultiModalPromptLearner"
     vit_only = True
     optimize_all_parameters = True  # as the reference, which hands the optimizer the whole model
 
@@ -94,6 +94,7 @@ class MaPLe(PromptTrainer):
     def losses(self, image, label):
         return F.cross_entropy(self.model(image), label), {}
 
-    def checkpoint_keys(self, name):
+    def saved_models(self):
         # the prompt learner; reference checkpoints hold the whole model and load whole
-        return CheckpointKeys("trainable", unsaved=PROMPT_BUFFERS, load_unsaved=True)
+        keys = CheckpointKeys("trainable", unsaved=PROMPT_BUFFERS, load_unsaved=True)
+        return {"MultiModalPromptLearner": (self.model, keys)}

@@ -3,63 +3,27 @@
 build_model: precision -> CLIP -> the prompted model (``build_custom_clip``) -> extra modules
 (``build_extra_modules``, e.g. TextRefiner's) -> fp16 heads as the reference leaves them ->
 freeze all but ``is_trainable`` -> initial weights -> optimizer over ``trainable_modules`` ->
-register (``register_models``) -> GradScaler for PREC amp.
+register every model of ``saved_models()`` -> GradScaler for PREC amp.
 Training: ``forward_backward`` hands ``train_inputs(batch)`` and ``losses`` to the engine's
 step (engine/step.py: micro-batches, autocast, guard, backward, update; the engine also steps
 the LR once per epoch). Evaluation: ``class_text()`` once per evaluation, then
 ``logit_scale * image_features(image) @ text^T`` per batch.
-Checkpoints: ``checkpoint_keys(name)`` is the one declaration of which state-dict keys a
-registered model saves and loads; ``extra_state`` / ``restore_extra`` carry anything else.
+Checkpoints: ``saved_models()`` is the one declaration, per registered model (its checkpoint
+folder), of the module and its CheckpointKeys (engine/checkpoint/keys.py: the state-dict keys
+saved, left out and rebuilt, and the extra fields beside them, e.g. the TextRefiner cache).
 """
-from dataclasses import dataclass
-
 import torch
 
 from engine import TrainerX, distributed
 from engine.optim import build_lr_scheduler, build_optimizer
 from engine.step import PRECISIONS, Precision
-from engine.utils import load_pretrained_weights
+from engine.checkpoint import CheckpointKeys, load_pretrained_weights
 
 from .clip_backbone import backbone_weights_files, check_class_names, load_clip, require_vit
 
 
-@dataclass(frozen=True)
-class CheckpointKeys:
-    """Which state-dict keys of a registered model its checkpoints hold and give back.
-
-    saved: "all" (the module's whole state dict), "trainable" (the parameters that require grad
-    and every buffer) or a tuple of key prefixes. unsaved: keys left out of the saved ones.
-    rebuilt: saved keys the trainer rebuilds itself (from the class names): never loaded.
-    load_unsaved: also load the checkpoint keys this trainer does not save (reference
-    checkpoints hold the whole model, frozen weights included, and the reference loads them).
-    """
-
-    saved: object = "all"
-    unsaved: tuple = ()
-    rebuilt: tuple = ()
-    load_unsaved: bool = False
-
-    def saved_state(self, module):
-        state = module.state_dict()
-        if self.saved == "all":
-            keys = set(state)
-        elif self.saved == "trainable":
-            keys = {n for n, p in module.named_parameters() if p.requires_grad}
-            keys |= {n for n, _ in module.named_buffers()}
-        else:
-            keys = {k for k in state if k.startswith(tuple(self.saved))}
-        return {k: v for k, v in state.items() if k in keys and k not in self.unsaved}
-
-    def loaded_state(self, module, state_dict):
-        """The keys of a checkpoint's state dict that go into ``module``."""
-        saved = set(self.saved_state(module))
-        skip = set(self.unsaved) | set(self.rebuilt)
-        return {k: v for k, v in state_dict.items() if k not in skip and (self.load_unsaved or k in saved)}
-
-
 class PromptTrainer(TrainerX):
     prompt_key = None  # TRAINER.<prompt_key> holds the method's keys (PREC among them)
-    model_name = "prompt_learner"  # the registered name: the checkpoint folder
     log_trainable = True  # print "Parameters to be updated" after freezing
     # the optimizer gets every parameter of the trainable modules, frozen ones included (they never
     # get a gradient), as references that pass the whole model do: same updates, same optimizer state
@@ -109,7 +73,8 @@ class PromptTrainer(TrainerX):
             module.to(self.device)
         self.optim = build_optimizer(self.optimizer_params(), cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_models()
+        for name, (module, keys) in self.saved_models().items():
+            self.register_model(name, module, self.optim, self.sched, keys=keys)
         self._eval_text = None
         self.distributed_losses = self.wrap_for_ranks()
 
@@ -158,16 +123,9 @@ class PromptTrainer(TrainerX):
         every = self.optimize_all_parameters
         return [p for module in self.trainable_modules() for p in module.parameters() if every or p.requires_grad]
 
-    def registered_module(self):
-        """The module saved under ``model_name``."""
-        return self.model
-
     def init_weights_module(self):
-        """Where MODEL.INIT_WEIGHTS loads."""
-        return self.registered_module()
-
-    def register_models(self):
-        self.register_model(self.model_name, self.registered_module(), self.optim, self.sched)
+        """Where MODEL.INIT_WEIGHTS loads: the first saved model's module."""
+        return next(iter(self.saved_models().values()))[0]
 
     # ----- training ------------------------------------------------------------------------
     def train_inputs(self, batch):
@@ -224,25 +182,8 @@ class PromptTrainer(TrainerX):
         return self.model.logit_scale.exp() * features @ self._eval_text.t().to(features.dtype)  # [B, C]
 
     # ----- checkpoints ----------------------------------------------------------------------
-    def checkpoint_keys(self, name):
-        """The CheckpointKeys of registered model ``name``."""
-        return CheckpointKeys()
-
-    def extra_state(self, name):
-        """Checkpoint fields of model ``name`` besides its state dict."""
-        return {}
-
-    def restore_extra(self, name, checkpoint):
-        """Restore what ``extra_state`` saved."""
-
-    def checkpoint_state(self, name):
-        return {"state_dict": self.checkpoint_keys(name).saved_state(self._models[name]), **self.extra_state(name)}
-
-    def ignored_keys_on_load(self, name):
-        return self.checkpoint_keys(name).rebuilt
-
-    def restore_state(self, name, checkpoint, strict=True):
-        keys = self.checkpoint_keys(name)
-        state = keys.loaded_state(self._models[name], checkpoint["state_dict"])
-        super().restore_state(name, {**checkpoint, "state_dict": state}, strict=False)
-        self.restore_extra(name, checkpoint)
+    def saved_models(self):
+        """{registered name (the checkpoint folder): (module, CheckpointKeys)}, in registration order:
+        every model the trainer checkpoints, each with the one declaration of what its files hold.
+        All of them share the trainer's optimizer and scheduler."""
+        return {"prompt_learner": (self.model, CheckpointKeys())}

@@ -15,10 +15,11 @@ import torch
 import torch.nn as nn
 
 from engine import TRAINER_REGISTRY
+from engine.checkpoint import CheckpointKeys
 
 from .clip_backbone import half_like_reference, load_clip
 from .ivlp import check_depths
-from .prompt_trainer import CheckpointKeys, PromptTrainer
+from .prompt_trainer import PromptTrainer
 from .promptkd_teacher import load_teacher, teacher_weights_files
 from .shared.alignment import FeatureAlignment
 from .shared.distillation import kd_loss
@@ -57,7 +58,6 @@ class StudentCLIP(nn.Module):
 @TRAINER_REGISTRY.register()
 class PromptKD(PromptTrainer):
     prompt_key = "PROMPTKD"
-    model_name = "VLPromptLearner"
     vit_only = True
 
     def check_cfg(self, cfg):
@@ -130,6 +130,6 @@ class PromptKD(PromptTrainer):
         return self.model(image)  # projected into the teacher's space, normalised
 
     # ----- checkpoints ----------------------------------------------------------------------
-    def checkpoint_keys(self, name):
+    def saved_models(self):
         # the prompts and the projector; reference checkpoints hold the whole student: keep those keys
-        return CheckpointKeys("trainable")
+        return {"VLPromptLearner": (self.model, CheckpointKeys("trainable"))}

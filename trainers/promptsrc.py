@@ -9,36 +9,30 @@ frozen image) + KL(frozen logits || z) / (B * C), where the frozen text is the m
 ImageNet templates' CLIP features and the frozen image is the prompt-free CLIP image feature.
 Checkpoints: ``VLPromptLearner/model.pth.tar-N`` holding the prompts (the frozen CLIP is not stored).
 """
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 
-import clip
 from clip.model import convert_weights
 from engine import TRAINER_REGISTRY
+from engine.checkpoint import ExtraState
 from engine.feature_cache import cached_text_features
 
 from .clip_backbone import load_clip
 from .gpa import PromptAverager, gaussian_epoch_weights
-from .imagenet_templates import IMAGENET_TEMPLATES
 from .ivlp import IVLP
+from .shared.templates import IMAGENET_TEMPLATES, fill_templates, normalised_mean, template_features
 
 
 def template_prompts(classnames, templates=IMAGENET_TEMPLATES):
     """Every template filled with every class name ("_" read as a space): [T][C] strings."""
-    names = [name.replace("_", " ") for name in classnames]
-    return [[template.replace("{}", name) for name in names] for template in templates]
+    return fill_templates(templates, classnames)
 
 
-@torch.no_grad()
 def template_text_features(clip_model, classnames, templates=IMAGENET_TEMPLATES):
     """Mean over the templates of CLIP's (unnormalised) text features, normalised: [C, D]."""
-    device = clip_model.token_embedding.weight.device
-    total = 0
-    for row in template_prompts(classnames, templates):
-        tokens = clip.tokenize(row).to(device)
-        total = total + clip_model.encode_text(tokens).float()  # [C, D]
-    mean = total / len(templates)
-    return mean / mean.norm(dim=-1, keepdim=True)
+    return normalised_mean(template_features(clip_model, template_prompts(classnames, templates)))
 
 
 def kl_to_frozen(logits, frozen_logits):
@@ -111,9 +105,7 @@ class PromptSRC(IVLP):
         super().after_epoch()  # the last checkpoint then holds the GPA prompts
 
     # ----- checkpoints ----------------------------------------------------------------------
-    def extra_state(self, name):
-        return {"gpa": self.gpa.state_dict()}
-
-    def restore_extra(self, name, checkpoint):
-        if "gpa" in checkpoint:
-            self.gpa.load_state_dict(checkpoint["gpa"], self.prompts())
+    def saved_models(self):
+        """IVLP's, with the GPA running sum beside the prompts (optional: older files have none)."""
+        gpa = ExtraState("gpa", lambda: self.gpa.state_dict(), lambda state: self.gpa.load_state_dict(state, self.prompts()))
+        return {name: (module, replace(keys, extra=(*keys.extra, gpa))) for name, (module, keys) in super().saved_models().items()}

@@ -16,12 +16,13 @@ import torch.nn.functional as F
 import clip
 from datasets.config import prompt_template_override
 from engine import TRAINER_REGISTRY
+from engine.checkpoint import CheckpointKeys
 from engine.feature_cache import cached_text_features
 from engine.metrics import compute_accuracy
 from engine.utils import load_checkpoint
 
 from .prompt_trainer import PromptTrainer
-from .zsclip import IMAGENET_TEMPLATES_SELECT, dataset_template
+from .shared.templates import IMAGENET_TEMPLATES_SELECT, dataset_template
 
 NO_ENHANCED_BASE = ("", "none")
 
@@ -177,26 +178,25 @@ class TaskRes(PromptTrainer):
     def is_trainable(self, name):
         return name == "prompt_learner.text_feature_residuals"
 
-    def registered_module(self):
-        return self.model.prompt_learner
+    def saved_models(self):
+        return {"prompt_learner": (self.model.prompt_learner, CheckpointKeys(fit=self.fit_class_rows))}
 
     def trainable_modules(self):
-        return [self.registered_module()]
+        return [module for module, _ in self.saved_models().values()]
 
     def losses(self, image, label):
         output = self.model(image)
         return F.cross_entropy(output, label), {"acc": compute_accuracy(output, label)[0]}
 
-    def restore_state(self, name, checkpoint, strict=True):
-        """ImageNet-trained class rows are cut to the classes of ImageNet-A/-R (matched by wnid)."""
-        state = dict(checkpoint["state_dict"])
+    def fit_class_rows(self, state):
+        """A loaded state dict with ImageNet-trained class rows cut to the classes of ImageNet-A/-R (matched by wnid)."""
         rows = state.get("text_feature_residuals")
         if rows is not None and rows.shape[0] != self.num_classes:
             index = torch.as_tensor(imagenet_subset_rows(self.dm.dataset, rows.shape[0]), device=rows.device)
             for key in ("base_text_features", "text_feature_residuals"):
                 if key in state:
                     state[key] = state[key].index_select(0, index)
-        super().restore_state(name, {**checkpoint, "state_dict": state}, strict)
+        return state
 
 
 def imagenet_subset_rows(dataset, n_rows):

@@ -10,6 +10,7 @@ file format of the released enhanced bases, read by TRAINER.TaskRes.ENHANCED_BAS
 import torch.nn as nn
 
 from engine import TRAINER_REGISTRY
+from engine.checkpoint import CheckpointKeys
 
 from .taskres import TaskRes
 
@@ -32,8 +33,6 @@ class ProjectedBase(nn.Module):
 class TaskResEnhancedBase(TaskRes):
     """Writes an enhanced base: same data, templates, loss and schedule as TaskRes; only P trains."""
 
-    model_name = "text_projection"
-
     def build_head(self, clip_model, eot):
         print(">> Training an enhanced base: the text projection is the only trainable part")
         return ProjectedBase(eot, clip_model.text_projection)
@@ -41,5 +40,5 @@ class TaskResEnhancedBase(TaskRes):
     def is_trainable(self, name):
         return name == "prompt_learner.text_projection.weight"
 
-    def registered_module(self):
-        return self.model.prompt_learner.text_projection
+    def saved_models(self):
+        return {"text_projection": (self.model.prompt_learner.text_projection, CheckpointKeys(fit=self.fit_class_rows))}

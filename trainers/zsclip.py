@@ -1,74 +1,18 @@
-"""Zero-shot CLIP: one hand-written template per data set (ZeroshotCLIP) or an ensemble (ZeroshotCLIP2)."""
-import torch
-
-import clip
+"""Zero-shot CLIP: one hand-written template per data set (ZeroshotCLIP) or an ensemble (ZeroshotCLIP2);
+the templates and their encoding are trainers/shared/templates.py's."""
 from datasets.config import prompt_template_override
 from engine import TRAINER_REGISTRY, TrainerX
 from engine.feature_cache import cached_text_features
 from engine.step import Precision
 
 from .clip_backbone import backbone_weights_files, check_class_names, load_clip
-
-CUSTOM_TEMPLATES = {
-    "OxfordPets": "a photo of a {}, a type of pet.",
-    "OxfordFlowers": "a photo of a {}, a type of flower.",
-    "FGVCAircraft": "a photo of a {}, a type of aircraft.",
-    "DescribableTextures": "{} texture.",
-    "EuroSAT": "a centered satellite photo of {}.",
-    "StanfordCars": "a photo of a {}.",
-    "Food101": "a photo of {}, a type of food.",
-    "SUN397": "a photo of a {}.",
-    "Caltech101": "a photo of a {}.",
-    "UCF101": "a photo of a person doing {}.",
-    "ImageNet": "a photo of a {}.",
-    "ImageNetSketch": "a photo of a {}.",
-    "ImageNetV2": "a photo of a {}.",
-    "ImageNetA": "a photo of a {}.",
-    "ImageNetR": "a photo of a {}.",
-    # the generated world (tools/world): the plain photo prompt, whatever the set's rendering style
-    "WorldObjects": "a photo of a {}.",
-    "WorldShapes": "a photo of a {}.",
-    "WorldColors": "a photo of a {}.",
-    "WorldPatterns": "a photo of a {}.",
-    "WorldObjectsSketch": "a photo of a {}.",
-    "WorldObjectsCartoon": "a photo of a {}.",
-    "WorldObjectsNoisy": "a photo of a {}.",
-    "ImageFolder": "a photo of a {}.",  # your own data: DATASET.PROMPT_TEMPLATE sets a better one
-}
-
-IMAGENET_TEMPLATES_SELECT = (
-    "itap of a {}.",
-    "a bad photo of the {}.",
-    "a origami {}.",
-    "a photo of the large {}.",
-    "a {} in a video game.",
-    "art of the {}.",
-    "a photo of the small {}.",
+from .shared.templates import (
+    IMAGENET_TEMPLATES_SELECT, dataset_template, fill_templates, mean_of_normalised, template_features,
 )
 
-
-def dataset_template(dataset_name, override=""):
-    """``override`` (DATASET.PROMPT_TEMPLATE) when given, else the data set's template."""
-    if override:
-        return override
-    if dataset_name not in CUSTOM_TEMPLATES:
-        raise KeyError(
-            f'No zero-shot prompt template for data set "{dataset_name}": set DATASET.PROMPT_TEMPLATE '
-            '(e.g. "a photo of a {}.") or add one to CUSTOM_TEMPLATES in trainers/zsclip.py'
-        )
-    return CUSTOM_TEMPLATES[dataset_name]
-
-
-@torch.no_grad()
 def zero_shot_weights(clip_model, prompts):
     """prompts [T][C] -> the normalised mean over templates of the normalised text features: [C, D]."""
-    device = clip_model.token_embedding.weight.device
-    per_template = []
-    for row in prompts:
-        features = clip_model.encode_text(clip.tokenize(row).to(device))  # [C, D]
-        per_template.append(features / features.norm(dim=-1, keepdim=True))
-    text_features = torch.stack(per_template).mean(0)
-    return text_features / text_features.norm(dim=-1, keepdim=True)
+    return mean_of_normalised(template_features(clip_model, prompts))
 
 
 @TRAINER_REGISTRY.register()
@@ -90,8 +34,7 @@ class ZeroshotCLIP(TrainerX):
         self.set_precision(Precision.resolve("fp16", self.device))
         check_class_names(self.dm.dataset)
         clip_model = load_clip(cfg, self.precision.name, self.device)
-        classnames = [name.replace("_", " ") for name in self.dm.dataset.classnames]
-        prompts = [[template.format(name) for name in classnames] for template in self.templates()]  # [T][C]
+        prompts = fill_templates(self.templates(), self.dm.dataset.classnames)  # [T][C]
         for row in prompts:
             print(f"Prompts: {row}")
         self.text_features = cached_text_features(

@@ -3,7 +3,7 @@
 Names follow the reference so checkpoints interchange: the only parameter is
 ``extractor.weight`` (the state dict holds nothing else) and the cache tensor is
 ``text_fine_cache``, a non-persistent buffer: it moves with ``.to()`` / ``.half()`` but is saved
-by the trainer beside the state dict, as the checkpoint field ``memory_item``.
+beside the state dict, as the checkpoint field ``memory_item`` (plugin.memory_checkpoint).
 """
 import torch
 import torch.nn.functional as F
@@ -55,17 +55,6 @@ class LocalCache(nn.Module):
             )
         current = self.text_fine_cache
         self.text_fine_cache = cache.detach().to(device=current.device, dtype=current.dtype, copy=True)
-
-    def checkpoint_state(self):
-        """What ``Memory/model*.pth.tar`` holds: the extractor's state dict and the cache as memory_item."""
-        return {"state_dict": self.state_dict(), "memory_item": self.get_cache()}
-
-    def restore_checkpoint(self, checkpoint):
-        """Load a ``Memory/`` checkpoint (ours or the reference's)."""
-        if "memory_item" not in checkpoint:
-            raise KeyError("The Memory checkpoint has no memory_item (the cache); was it written by another trainer?")
-        self.load_state_dict(checkpoint["state_dict"])
-        self.set_cache(checkpoint["memory_item"])
 
     def _check_width(self, name, tensor):
         if tensor.shape[-1] != self.dim:

@@ -17,7 +17,7 @@ from engine.metrics import compute_accuracy
 from ..cocoop import CoCoOp
 from .losses import coop_total
 from .plugin import (
-    COOP_FAMILY_KEYS, MEMORY, attach_refiner, coop_weights, is_refiner_parameter, refiner_to_half,
+    COOP_FAMILY_KEYS, attach_refiner, coop_weights, is_refiner_parameter, memory_checkpoint, refiner_to_half,
 )
 from .refiner import check_refiner_cfg
 
@@ -75,21 +75,6 @@ class TextRefinerCoCoOp(CoCoOp):
     def extra_trainable(self):
         return [*super().extra_trainable(), ("memory", self.memory)]
 
-    def registered_module(self):
-        return self.model  # prompt_learner/ holds the prompt learner and the alignment
-
-    def register_models(self):
-        super().register_models()
-        self.register_model(MEMORY, self.memory, self.optim, self.sched)
-
-    def checkpoint_keys(self, name):
-        return super().checkpoint_keys(name) if name == MEMORY else COOP_FAMILY_KEYS
-
-    def checkpoint_state(self, name):
-        return self.memory.checkpoint_state() if name == MEMORY else super().checkpoint_state(name)
-
-    def restore_state(self, name, checkpoint, strict=True):
-        if name == MEMORY:
-            self.memory.restore_checkpoint(checkpoint)
-            return
-        super().restore_state(name, checkpoint, strict)
+    def saved_models(self):
+        # prompt_learner/ holds the prompt learner and the alignment
+        return {"prompt_learner": (self.model, COOP_FAMILY_KEYS), **memory_checkpoint(self.memory)}

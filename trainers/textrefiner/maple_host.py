@@ -6,7 +6,9 @@ Checkpoints: ``MultiModalPromptLearner/`` (the prompt learner and ``mid_image_tr
 import torch
 
 from ..maple import MaPLe
-from .plugin import MEMORY, attach_refiner, coop_weights, is_refiner_parameter, refined_ce, refiner_to_half
+from .plugin import (
+    attach_refiner, coop_weights, is_refiner_parameter, memory_checkpoint, refined_ce, refiner_to_half,
+)
 from .refiner import check_refiner_cfg
 
 
@@ -42,18 +44,8 @@ class TextRefinerMaPLe(MaPLe):
     def extra_trainable(self):
         return [*super().extra_trainable(), ("memory", self.memory)]
 
-    def register_models(self):
-        super().register_models()
-        self.register_model(MEMORY, self.memory, self.optim, self.sched)
-
-    def checkpoint_state(self, name):
-        return self.memory.checkpoint_state() if name == MEMORY else super().checkpoint_state(name)
-
-    def restore_state(self, name, checkpoint, strict=True):
-        if name == MEMORY:
-            self.memory.restore_checkpoint(checkpoint)
-            return
-        super().restore_state(name, checkpoint, strict)
+    def saved_models(self):
+        return {**super().saved_models(), **memory_checkpoint(self.memory)}
 
     # ----- evaluation: the refined class text, once per evaluation ---------------------------
     @torch.no_grad()

@@ -11,10 +11,9 @@ each in a line or two that calls one of these functions:
 - ``to_reference_half``: ``refiner_to_half`` (alignment and cache in fp16, as the reference);
 - ``is_trainable`` / ``trainable_modules`` / ``extra_trainable``: the alignment
   (``is_refiner_parameter``) and the cache are learned with the host's prompts;
-- ``register_models``: the cache registered as ``MEMORY`` ("Memory") with the host's optimizer
-  and scheduler (one optimizer under two names, as the reference; the engine steps each once);
-- ``checkpoint_state`` / ``restore_state`` of ``MEMORY``: the cache's own
-  (``extractor.weight`` plus the cache as ``memory_item``);
+- ``saved_models``: the cache saved as ``MEMORY`` ("Memory", ``memory_checkpoint``) with the host's
+  optimizer and scheduler (one optimizer under two names, as the reference; the engine steps each
+  once); its files hold ``extractor.weight`` and the cache as the extra field ``memory_item``;
 - ``class_text``: ``self.head.refine(host class text)``, once per evaluation;
 - ``losses``: the host's loss composition, usually ``refined_ce`` on the host's text plus the
   host's own terms.
@@ -23,10 +22,10 @@ features [B, D], last-block tokens [B, L, d], CLS attention [B, L-1]), ``logit_s
 ``image_encoder.output_dim``, and its class text (``text_features()`` or the adapter's own).
 """
 from engine import distributed
+from engine.checkpoint import CheckpointKeys, ExtraState
 from engine.metrics import compute_accuracy
 
 from ..clip_backbone import half_like_reference
-from ..prompt_trainer import CheckpointKeys
 from ..shared.alignment import FeatureAlignment
 from .cache import LocalCache
 from .refiner import TextRefinerHead
@@ -39,6 +38,16 @@ COOP_FAMILY_KEYS = CheckpointKeys(
     ("prompt_learner.", "mid_image_trans."),
     rebuilt=("prompt_learner.token_prefix", "prompt_learner.token_suffix", "prompt_learner.tokenized_prompts"),
 )
+
+
+def memory_checkpoint(memory):
+    """{MEMORY: (the cache, its CheckpointKeys)}: ``Memory/`` files hold the extractor's state dict and
+    the cache as ``memory_item``, the reference's names (its files load into ours and back)."""
+    cache = ExtraState(
+        "memory_item", memory.get_cache, memory.set_cache,
+        missing="The Memory checkpoint has no memory_item (the cache); was it written by another trainer?",
+    )
+    return {MEMORY: (memory, CheckpointKeys(extra=(cache,)))}
 
 
 def coop_weights(tf):
