@@ -10,6 +10,9 @@
 - rng.py: the global generators' states as checkpoint values; position.py: epochs and batches
   done, and the file names for them.
 """
+# engine.utils re-exports Dassl's torchtools names from here, and files.py uses engine.utils:
+# initialising engine.utils first lets either package be imported first.
+from .. import utils as _utils  # noqa: F401
 from .files import latest_checkpoint, load_checkpoint, load_pretrained_weights, save_checkpoint
 from .keys import CheckpointKeys, ExtraState
 from .models import Registered, load_models, resume_models, save_models

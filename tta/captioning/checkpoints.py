@@ -9,8 +9,8 @@ import os
 import os.path as osp
 import re
 
-from engine.utils import checkpoint_position
-from engine.utils.torchtools import resume_from_checkpoint, save_checkpoint
+from engine.checkpoint import position as checkpoint_position
+from engine.checkpoint import resume_from_checkpoint, save_checkpoint
 from tta.captioning.model import MAPPER_PREFIX
 
 FOLDER = "clip_project"  # the mapper's name in the reference's checkpoints

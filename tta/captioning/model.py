@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from engine.utils.torchtools import load_checkpoint
+from engine.checkpoint import load_checkpoint
 from tta.captioning.mapper import TransformerMapper
 
 MAPPER_PREFIX = "clip_project."

@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from engine.utils.rng_state import capture_rng_state, restore_rng_state
+from engine.checkpoint.rng import capture_rng_state, restore_rng_state
 
 NOISE_VARIANCE = 0.016
 
