@@ -7,7 +7,7 @@ import torch
 import clip
 from tools.tiny_clip import tiny_clip_model
 from tta.core.rewards import CLIPReward
-from tta.retrieval.adapt import QueryTuner, tuned_parameters
+from tta.retrieval.adapt import QueryTuner, adamw, tuned_parameters
 
 CAPTIONS = ["a red circle", "a blue square", "a green star on a white background", "a small heart",
             "a sketch of a cross", "a large yellow diamond", "a striped hexagon", "a dotted triangle"]
@@ -163,3 +163,26 @@ def test_momentum_buffer(images):
         assert torch.allclose(v, (1 - w) * original[k] + w * ema, atol=1e-7), k  # the new reset point
     assert tuner.reset_point.counter == 0
     assert any(not torch.equal(tuner.params[k], original[k]) for k in original)
+
+
+@pytest.mark.parametrize("direction", ["image2text", "text2image"])
+def test_fused_update_equals_the_default_loop(direction, images):
+    """On CPU the tuner's AdamW is torch's fused kernel: over several steps the weights equal those of
+    the default per-tensor loop the reference runs."""
+    tuner, queries, rqs, _ = setup(direction, images)
+    assert tuner.optimizer.defaults["fused"] is True
+    loop, _, _, _ = setup(direction, images)
+    loop.optimizer = torch.optim.AdamW(list(loop.params.values()), lr=LR, eps=1e-6, weight_decay=WD, foreach=False)
+    for t in (tuner, loop):
+        t.reward.set_queries(rqs[1])
+        for _ in range(3):
+            t.step(queries[1])
+    for name, p in tuner.params.items():
+        assert torch.allclose(p, loop.params[name], atol=1e-6), name
+    assert any(not torch.equal(p, loop.reset_point.original[n]) for n, p in loop.params.items())
+
+
+def test_adamw_off_cpu_is_torch_default():
+    """Parameters on another device (here the meta device) get torch's own choice (foreach on CUDA)."""
+    assert adamw([torch.zeros(3, device="meta", requires_grad=True)], LR, WD).defaults["fused"] is None
+    assert adamw([torch.zeros(3, requires_grad=True)], LR, WD).defaults["fused"] is True

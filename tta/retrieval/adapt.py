@@ -32,6 +32,15 @@ def tuned_parameters(model, direction):
     return {n: p for n, p in model.named_parameters() if n.startswith("visual.") == visual}
 
 
+def adamw(params, lr, weight_decay):
+    """AdamW with eps 1e-6 as the reference (transformers' AdamW default). On CPU torch's fused
+    kernel: the same update, one pass over each tensor instead of the default loop's ten or so (the
+    step over a ViT-B/16 image tower falls from ~0.7 s to ~0.2 s on two cores); on other devices
+    torch's default (foreach on CUDA), which is what the reference runs."""
+    on_cpu = all(p.device.type == "cpu" for p in params)
+    return torch.optim.AdamW(params, lr=lr, eps=1e-6, weight_decay=weight_decay, fused=True if on_cpu else None)
+
+
 def unit(x):
     return x / x.norm(dim=-1, keepdim=True)
 
@@ -56,8 +65,7 @@ class QueryTuner:
         self.scaler = scaler
         self.amp = amp
         self.reset_point = ResetPoint(self.params, momentum_update, momentum, update_freq, update_w)
-        # eps 1e-6 as the reference (transformers' AdamW default)
-        self.optimizer = torch.optim.AdamW(list(self.params.values()), lr=lr, eps=1e-6, weight_decay=weight_decay)
+        self.optimizer = adamw(list(self.params.values()), lr, weight_decay)
         self.initial_optim_state = copy.deepcopy(self.optimizer.state_dict())
         self.updates = 0
         self.skipped_updates = 0  # GradScaler skips (inf/NaN gradients)
