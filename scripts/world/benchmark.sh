@@ -33,6 +33,10 @@ TTA_VIEWS=${TTA_VIEWS:-64}
 KD_DATASET=${KD_DATASET:-${DATASETS%% *}}
 KD_SEEDS=${KD_SEEDS:-$SEEDS}
 JOBS=${JOBS:-2}
+SCHEDULE=${SCHEDULE:-world}
+case "$SCHEDULE" in world|reference) ;; *)
+    echo "Unknown SCHEDULE \"${SCHEDULE}\": world (the world configs) or reference (their cut schedules restored)" >&2; exit 2 ;;
+esac
 ALL_METHODS="ZeroshotCLIP CoOp CoCoOp KgCoOp IVLP MaPLe PromptSRC TextRefiner TextRefiner-CoCoOp
 TextRefiner-KgCoOp TextRefiner-IVLP TextRefiner-MaPLe TextRefiner-PromptSRC TaskRes LinearProbe
 PromptKD TextRefiner-PromptKD TPT RLCF-prompt RLCF-tune"
@@ -134,6 +138,13 @@ b2n_spec() {
         *) return 1 ;;
     esac
 }
+reference_schedule() {  # the reference's epochs and lr where the world config cut them (SCHEDULE=reference)
+    case "$1" in
+        CoOp|TextRefiner) echo "OPTIM.MAX_EPOCH 200 OPTIM.LR 0.002" ;;  # TextRefiner on CoOp: its host's, as world_ctxv1
+        KgCoOp|TextRefiner-KgCoOp) echo "OPTIM.MAX_EPOCH 100 OPTIM.LR 0.002" ;;
+        TaskRes*) [ "${1#TaskRes}" -ge 8 ] && echo "OPTIM.MAX_EPOCH 200 OPTIM.LR 0.002" || echo "OPTIM.MAX_EPOCH 100 OPTIM.LR 0.002" ;;
+    esac
+}
 b2n_chain() {  # b2n_chain DATASET METHOD SEED: train on the base classes, then test on the new ones
     local dataset=$1 method=$2 seed=$3 spec folder cfg host
     spec=$(b2n_spec "$method")
@@ -141,9 +152,11 @@ b2n_chain() {  # b2n_chain DATASET METHOD SEED: train on the base classes, then 
     local env_args=(CFG="$cfg")
     [ "$host" != - ] && env_args+=(HOST="$host")
     [ "$folder" != textrefiner ] && env_args+=(LOADEP=last)
+    local schedule=()
+    [ "$SCHEDULE" = reference ] && schedule=($(reference_schedule "$method"))
     step "${dataset} seed ${seed}: ${method} (train on base, test on new)"
     run "b2n_${dataset}_${method}_seed${seed}_train" env "${env_args[@]}" \
-        bash "scripts/${folder}/base2new_train.sh" "${dataset}" "${seed}" "${OPTS[@]}" "${TRAIN_OPTS[@]}"
+        bash "scripts/${folder}/base2new_train.sh" "${dataset}" "${seed}" "${OPTS[@]}" "${schedule[@]}" "${TRAIN_OPTS[@]}"
     run "b2n_${dataset}_${method}_seed${seed}_test" env "${env_args[@]}" \
         bash "scripts/${folder}/base2new_test.sh" "${dataset}" "${seed}" "${OPTS[@]}" "${TRAIN_OPTS[@]}"
     step "${dataset} seed ${seed}: ${method} done"
@@ -164,9 +177,11 @@ done
 taskres_job() {  # taskres_job DATASET SHOTS: TaskRes over SEEDS
     local cfg=world_ep10
     [ "$2" -ge 8 ] && cfg=world_ep20  # as the reference: the longer schedule from 8 shots
+    local schedule=()
+    [ "$SCHEDULE" = reference ] && schedule=($(reference_schedule "TaskRes$2"))
     step "$1: TaskRes, $2 shots, seeds ${SEEDS}"
     run "fewshot_$1_TaskRes_$2shots" env SEEDS="${SEEDS}" \
-        bash scripts/taskres/main.sh "$1" "$cfg" none "$2" 0.5 "${OPTS[@]}" "${TRAIN_OPTS[@]}"
+        bash scripts/taskres/main.sh "$1" "$cfg" none "$2" 0.5 "${OPTS[@]}" "${schedule[@]}" "${TRAIN_OPTS[@]}"
 }
 probe_job() {  # probe_job DATASET SHOTS: the linear probe over SEEDS
     step "$1: linear probe, $2 shots, seeds ${SEEDS}"
