@@ -15,11 +15,11 @@
 # usage: bash scripts/world/benchmark.sh [KEY VALUE ...]        (extra train.py config opts)
 # env:   METHODS (default: all of the above), DATASETS (world_shapes), SEEDS ("1 2 3"),
 #        OUT (output/world_benchmark), SHOTS_LIST ("1 4 16"), TTA_SETS (the three shifted sets),
-#        TTA_PER_CLASS (test images per class for TTA, default 2 of 10), TTA_VIEWS (views per image, 64),
+#        TTA_PER_CLASS (test images per class for TTA, default 1 of 10), TTA_VIEWS (views per image, 64),
 #        KD_DATASET (the PromptKD data set, default the first of DATASETS), KD_SEEDS (default SEEDS),
 #        SHOTS (base-to-new and PromptKD-teacher shots, 16), JOBS (runs at a time, default 2), EPOCHS (one OPTIM.MAX_EPOCH for every training run: a smaller schedule, e.g. for tests),
 #        WORLD_CLIP / WORLD_CLIP_LARGE (CLIP files instead of the world's default and large ones).
-# The default selection (world_shapes, seeds 1 2 3, every method, 2 shifted images per class for
+# The default selection (world_shapes, seeds 1 2 3, every method, 1 shifted image per class for
 # TTA) took WALL_TIME on this project's 2-core CPU; see docs/WORLD.md ("The benchmark").
 set -e -o pipefail
 cd "$(dirname "$0")/../.."
@@ -28,7 +28,7 @@ DATASETS=${DATASETS:-world_shapes}
 SEEDS=${SEEDS:-1 2 3}
 SHOTS_LIST=${SHOTS_LIST:-1 4 16}
 TTA_SETS=${TTA_SETS:-world_objects_sketch world_objects_cartoon world_objects_noisy}
-TTA_PER_CLASS=${TTA_PER_CLASS:-2}
+TTA_PER_CLASS=${TTA_PER_CLASS:-1}
 TTA_VIEWS=${TTA_VIEWS:-64}
 KD_DATASET=${KD_DATASET:-${DATASETS%% *}}
 KD_SEEDS=${KD_SEEDS:-$SEEDS}
