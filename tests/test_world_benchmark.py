@@ -1,0 +1,96 @@
+"""scripts/world/benchmark.sh and tools/world/benchmark.py: every method in the generated world, one command."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from scripts.world import benchmark_report as benchmark
+from tools.world.tta_folders import write_tta_folders
+from tools.world.data import DATASETS
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPO, "scripts", "world", "benchmark.sh")
+
+
+def script_env(tmp_path, **extra):
+    env = dict(os.environ, OUT=str(tmp_path / "bench"), TEXTREFINER_WORLD_CACHE=str(tmp_path / "cache"),
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""), **extra)
+    for key in ("WORLD_CLIP", "WORLD_CLIP_LARGE", "METHODS", "DATASETS", "SEEDS", "SHOTS", "EPOCHS"):
+        if key not in extra:
+            env.pop(key, None)  # the script's defaults, not the caller's environment
+    return env
+
+
+@pytest.mark.parametrize("path, name", [
+    ("ZeroshotCLIP/world_ctxv1", "ZeroshotCLIP"),
+    ("CoOp/world_ctxv1_16shots/nctx4_cscFalse_ctpend", "CoOp"),
+    ("shots_16_8.0/KgCoOp/world_ctxv1", "KgCoOp"),
+    ("TextRefiner/world_ctxv1_16shots/nctx4_cscFalse_ctpend", "TextRefiner"),
+    ("TextRefiner/world_kgcoop_ctxv1_16shots/nctx4_cscFalse_ctpend", "TextRefiner-KgCoOp"),
+    ("shots_16/TextRefiner/world_maple_2ctx", "TextRefiner-MaPLe"),
+    ("shots_0/PromptKD/world_4+4ctx", "PromptKD"),
+    ("shots_16/TextRefiner/world_promptkd_4+4ctx", "TextRefiner-PromptKD"),
+])
+def test_method_names_of_the_run_folders(path, name):
+    assert benchmark.method_name(path) == name
+
+
+def test_tta_folders_hold_the_first_test_images_of_each_class(tmp_path):
+    root = tmp_path / "data"
+    subprocess.run([sys.executable, "-m", "tools.world.data", "--root", str(root), "--names", "world_objects_noisy"],
+                   cwd=REPO, check=True, capture_output=True)
+    write_tta_folders(str(root), str(tmp_path / "tta"), 2, ["world_objects_noisy"])
+    test = tmp_path / "tta" / "world_objects_noisy" / "test"
+    classes = sorted(p.name for p in test.iterdir())
+    assert len(classes) == len(DATASETS["WorldObjectsNoisy"].classes) == 64
+    assert all(sorted(p.name for p in (test / c).iterdir()) == ["test_000.png", "test_001.png"] for c in classes)
+    lines = (tmp_path / "tta" / "world_objects_noisy" / "classnames.txt").read_text().splitlines()
+    assert "red_circle red circle" in lines and len(lines) == 64
+    with pytest.raises(ValueError, match='Unknown world data set "world_moon"'):
+        write_tta_folders(str(root), str(tmp_path / "tta"), 1, ["world_moon"])
+
+
+def test_an_unknown_method_is_named_before_anything_runs(tmp_path):
+    res = subprocess.run(["bash", SCRIPT], cwd=REPO, env=script_env(tmp_path, METHODS="CoOp Coop"),
+                         capture_output=True, text=True)
+    assert res.returncode == 2
+    assert 'Unknown method "Coop" in METHODS: choose from ZeroshotCLIP CoOp' in res.stderr
+    assert not (tmp_path / "bench" / "output").exists()
+
+
+@pytest.mark.slow
+def test_reduced_benchmark_runs_every_method_and_writes_the_tables_plots_and_results(tmp_path):
+    """One data set, one seed, one epoch, 1-shot few-shot, 1 shifted image per class and 10 views for
+    TTA, every method; the reward / teacher CLIP is the default world CLIP here (the large one only
+    changes which file is read)."""
+    cache = str(tmp_path / "cache")
+    expand = dict(os.environ, TEXTREFINER_WORLD_CACHE=cache)
+    clip = subprocess.run([sys.executable, "-m", "tools.world.pretrain", "--print-path"], cwd=REPO, env=expand,
+                          check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    env = script_env(tmp_path, DATASETS="world_shapes", SEEDS="1", EPOCHS="1", SHOTS="4", SHOTS_LIST="1",
+                     TTA_PER_CLASS="1", TTA_VIEWS="10", WORLD_CLIP_LARGE=clip)
+    res = subprocess.run(["bash", SCRIPT], cwd=REPO, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    out = tmp_path / "bench"
+    for protocol in ("base2new", "fewshot", "promptkd", "tta"):
+        assert (out / f"{protocol}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / f"{protocol}.md").read_text() in res.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert results["methods"] == list(benchmark.METHODS) and results["wall_time_s"] > 0
+    b2n = results["base2new"]
+    assert set(b2n) == {m for m in benchmark.METHODS[:13]}
+    for method, cells in b2n.items():
+        row = cells["world_shapes"]
+        assert row["seeds"] == 1 and 0 <= row["new"] <= 100 and row["base_values"] == [row["base"]], method
+        assert f"| world_shapes | {method} | {row['base']:.2f} ± 0.00 |" in (out / "base2new.md").read_text()
+    few = results["fewshot"]["world_shapes"]
+    assert set(few["TaskRes"]) == set(few["LinearProbe"]) == {"1"} and few["ZeroshotCLIP"]["values"]
+    kd = results["promptkd"]
+    assert {"PromptSRC (large CLIP, teacher)", "PromptKD", "TextRefiner-PromptKD"} <= set(kd)
+    tta = results["tta"]
+    assert set(tta) == {"world_objects_sketch", "world_objects_cartoon", "world_objects_noisy"}
+    assert all(set(cell) == {"ZeroshotCLIP", "TPT", "RLCF-prompt", "RLCF-tune"} for cell in tta.values())
+    # 64 classes, one image each: accuracies are multiples of 1/64
+    assert all(round(s["mean"] * 64 / 100, 2).is_integer() for cell in tta.values() for s in cell.values())
