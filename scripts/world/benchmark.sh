@@ -19,8 +19,8 @@
 #        KD_DATASET (the PromptKD data set, default the first of DATASETS), KD_SEEDS (default SEEDS),
 #        SHOTS (base-to-new and PromptKD-teacher shots, 16), JOBS (runs at a time, default 2), EPOCHS (one OPTIM.MAX_EPOCH for every training run: a smaller schedule, e.g. for tests),
 #        WORLD_CLIP / WORLD_CLIP_LARGE (CLIP files instead of the world's default and large ones).
-# The default selection (world_shapes, seeds 1 2 3, every method, 1 shifted image per class for
-# TTA) took WALL_TIME on this project's 2-core CPU; see docs/WORLD.md ("The benchmark").
+# The default selection: world_shapes, seeds 1 2 3, every method, 1 shifted image per class for
+# TTA; see docs/WORLD.md ("The benchmark").
 set -e -o pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-output/world_benchmark}
