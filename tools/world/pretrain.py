@@ -250,8 +250,9 @@ def _shipped(large):
 
 def shipped_settings(settings):
     """Whether ``settings`` are those of a shipped world CLIP: None (no), False (the default), True (the large)."""
-    return {json.dumps(DEFAULTS, sort_keys=True): False, json.dumps(LARGE, sort_keys=True): True}.get(
-        json.dumps(settings, sort_keys=True))
+    if settings == DEFAULTS:
+        return False
+    return True if settings == LARGE else None
 
 
 def read_shipped(large=False):
