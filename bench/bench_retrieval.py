@@ -28,6 +28,7 @@ import clip  # noqa: E402
 from bench.clips import SHAPES, student_clip  # noqa: E402
 from tta.core.rewards import CLIPReward  # noqa: E402
 from tta.retrieval.adapt import QueryTuner, tuned_parameters  # noqa: E402
+from tta.retrieval.objectives import RewardObjective  # noqa: E402
 
 SMALLEST = ["--shape", "tiny", "--steps", "2", "--queries", "1", "--repeats", "1", "--captions", "50",
             "--images", "10", "--device", "cpu"]
@@ -78,7 +79,7 @@ def run_case(direction, args, device):
         encode = model.encode_text
     amp = device.type == "cuda"
     scaler = torch.amp.GradScaler(device.type, init_scale=1000) if amp else None
-    tuner = QueryTuner(model, direction, gallery, reward, args.steps, 1e-6, 5e-4, scaler, amp)
+    tuner = QueryTuner(model, direction, gallery, RewardObjective(reward), args.steps, 1e-6, 5e-4, scaler, amp)
     params = list(tuned_parameters(model, direction).values())
 
     def autocast():

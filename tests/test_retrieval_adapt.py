@@ -1,4 +1,5 @@
-"""RLCF retrieval adaptation against straightforward recomputations (tiny student and reward CLIPs, fp32)."""
+"""Retrieval adaptation (RLCF, and distillation from the reward CLIP) against straightforward
+recomputations (tiny student and reward CLIPs, fp32)."""
 import copy
 
 import pytest
@@ -8,6 +9,7 @@ import clip
 from tools.tiny_clip import tiny_clip_model
 from tta.core.rewards import CLIPReward
 from tta.retrieval.adapt import QueryTuner, adamw, tuned_parameters
+from tta.retrieval.objectives import DistillationObjective, RewardObjective
 
 CAPTIONS = ["a red circle", "a blue square", "a green star on a white background", "a small heart",
             "a sketch of a cross", "a large yellow diamond", "a striped hexagon", "a dotted triangle"]
@@ -44,8 +46,9 @@ def side_features(m, images):
         return unit(m.encode_image(images)), unit(m.encode_text(clip.tokenize(CAPTIONS)))
 
 
-def setup(direction, images, steps=1, **kw):
-    """(tuner, queries, reward query features) for a direction on the tiny set."""
+def setup(direction, images, steps=1, kd=False, **kw):
+    """(tuner, queries, reward query features) for a direction on the tiny set; ``kd``: distillation
+    from the reward CLIP instead of RLCF."""
     policy, rew = student(), reward_clip()
     p_img, p_txt = side_features(policy, images)
     r_img, r_txt = side_features(rew, images)
@@ -58,7 +61,10 @@ def setup(direction, images, steps=1, **kw):
         gallery, queries = p_img, [clip.tokenize(c) for c in CAPTIONS]
         reward.set_candidates([r_img])
         reward_queries = [[r_txt[i:i + 1]] for i in range(len(CAPTIONS))]
-    tuner = QueryTuner(policy, direction, gallery, reward, steps, LR, WD, **kw)
+    objective = RewardObjective(reward)
+    if kd:
+        objective = DistillationObjective(reward.class_features[0], rew.logit_scale.exp().item())
+    tuner = QueryTuner(policy, direction, gallery, objective, steps, LR, WD, **kw)
     return tuner, queries, reward_queries, (r_img, r_txt)
 
 
@@ -85,7 +91,7 @@ def test_loss_and_one_update_equal_recomputation(direction, images):
         if expected.abs() > 1e-6:
             break
     assert expected.abs() > 1e-6
-    tuner.reward.set_queries(rq)
+    tuner.objective.set_queries(rq)
     loss = tuner.step(query)
     assert torch.allclose(loss, expected, atol=1e-6)
     tuned = tuned_parameters(reference, direction)
@@ -100,6 +106,43 @@ def test_loss_and_one_update_equal_recomputation(direction, images):
     for name, p in tuner.model.named_parameters():  # the other tower is untouched
         if name not in tuned:
             assert torch.equal(p, dict(reference.named_parameters())[name]), name
+
+
+def reference_kd_loss(m, direction, query, gallery, reward_query, reward_gallery, reward_scale):
+    """The distillation loss written out: -sum_g p_teacher(g) log p_student(g) over the whole gallery."""
+    q = unit(m.encode_image(query) if direction == "image2text" else m.encode_text(query))
+    student = (m.logit_scale.exp() * q @ gallery.t())[0]  # [G]
+    teacher = torch.softmax(reward_scale * reward_query[0] @ reward_gallery.t(), dim=-1)
+    return -sum(teacher[g] * torch.log(torch.exp(student[g]) / torch.exp(student).sum()) for g in range(len(student)))
+
+
+@pytest.mark.parametrize("direction", ["image2text", "text2image"])
+def test_distillation_loss_and_one_update_equal_recomputation(direction, images):
+    tuner, queries, reward_queries, (r_img, r_txt) = setup(direction, images, kd=True)
+    reference = copy.deepcopy(tuner.model)
+    reward_gallery = r_txt if direction == "image2text" else r_img
+    scale = reward_clip().logit_scale.exp().item()
+    assert tuner.objective.logit_scale == scale and scale > 1
+    query, rq = queries[2], reward_queries[2]
+    expected = reference_kd_loss(reference, direction, query, tuner.gallery, rq[0], reward_gallery, scale)
+    tuner.objective.set_queries(rq)
+    loss = tuner.step(query)
+    assert torch.allclose(loss, expected, atol=1e-5)
+    tuned = tuned_parameters(reference, direction)
+    grads = torch.autograd.grad(expected, list(tuned.values()), allow_unused=True)
+    changed = 0
+    for (name, p0), g in zip(tuned.items(), grads):
+        g = torch.zeros_like(p0) if g is None else g
+        got = tuner.params[name].grad
+        assert torch.allclose(got, g, atol=1e-6), name
+        # AdamW's first step, eps 1e-6, on the gradient the tuner took: g / (|g| + eps) turns gradients
+        # near eps (here down to 1e-9) into steps of any size, so it is checked on that gradient
+        want = p0 * (1 - LR * WD) - LR * got / (got.abs() + 1e-6)
+        assert torch.allclose(tuner.params[name], want, atol=1e-7), name
+        changed += not torch.equal(tuner.params[name], p0)
+    assert changed > 0
+    with pytest.raises(ValueError, match="distillation takes one reward CLIP, got 2"):
+        tuner.objective.set_queries(rq * 2)
 
 
 def test_what_each_direction_tunes():
@@ -128,7 +171,7 @@ def test_reset_is_exact(direction, images):
 
 def test_score_row_is_recomputed_after_adaptation(images):
     tuner, queries, rqs, _ = setup("image2text", images, steps=2)
-    tuner.reward.set_queries(rqs[3])
+    tuner.objective.set_queries(rqs[3])
     for _ in range(2):
         tuner.step(queries[3])
     with torch.no_grad():
@@ -140,7 +183,7 @@ def test_score_row_is_recomputed_after_adaptation(images):
 def adapted_weights(direction, images, index, steps=2):
     """The tuned weights after adapting to query ``index`` from the original weights."""
     tuner, queries, rqs, _ = setup(direction, images, steps=steps)
-    tuner.reward.set_queries(rqs[index])
+    tuner.objective.set_queries(rqs[index])
     for _ in range(steps):
         tuner.step(queries[index])
     return {k: v.detach().clone() for k, v in tuner.params.items()}
@@ -174,7 +217,7 @@ def test_fused_update_equals_the_default_loop(direction, images):
     loop, _, _, _ = setup(direction, images)
     loop.optimizer = torch.optim.AdamW(list(loop.params.values()), lr=LR, eps=1e-6, weight_decay=WD, foreach=False)
     for t in (tuner, loop):
-        t.reward.set_queries(rqs[1])
+        t.objective.set_queries(rqs[1])
         for _ in range(3):
             t.step(queries[1])
     for name, p in tuner.params.items():

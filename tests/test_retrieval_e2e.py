@@ -78,6 +78,14 @@ def test_sample_k_larger_than_the_gallery(tmp_path, coco_root, tiny_vit_path, ti
         main(args + ["--retrieval_task", "text2image", "--output", str(tmp_path / "o")])
 
 
+def test_distillation_takes_one_reward_clip(tmp_path, coco_root, tiny_vit_path, tiny_teacher_path, capsys):
+    args = common(tmp_path, coco_root, tiny_vit_path, tiny_teacher_path)
+    with pytest.raises(SystemExit):
+        main(args + ["--method", "kd", "--multiple_reward_models", "1", "--output", str(tmp_path / "o")])
+    assert "--method kd distils from one reward CLIP (--reward_arch)" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "o")
+
+
 def run_script(name, env):
     res = subprocess.run(["bash", f"scripts/rlcf/{name}", "--workers", "0", "--tta_steps", "1", "--sample_k", "3",
                           "--reward_weights", "2", "1"], cwd=REPO, env=env, capture_output=True, text=True)
@@ -101,6 +109,15 @@ def test_scripts_write_results(tmp_path, coco_root, tiny_vit_path, tiny_teacher_
         for task, prefix in (("image2text", "txt"), ("text2image", "img")):
             result = read(tmp_path / "out" / f"tta_clip_{dataset}_ret_{num}" / task / "results.json")
             assert set(result) == {f"{prefix}_r1", f"{prefix}_r5", f"{prefix}_r10", f"{prefix}_r_mean"}
+    if dataset == "world":  # distillation (tta_*_ret_kd.sh) through the world set
+        run_script("tta_coco_ret_kd.sh", env)
+        for task, prefix in (("image2text", "txt"), ("text2image", "img")):
+            folder = tmp_path / "out" / "tta_clip_world_ret_kd_01" / task
+            assert set(read(folder / "results.json")) == {f"{prefix}_r1", f"{prefix}_r5", f"{prefix}_r10",
+                                                          f"{prefix}_r_mean"}
+            config = read(folder / "run.json")["config"]
+            assert config["method"] == "kd" and config["lr"] == 1e-6 and config["multiple_reward_models"] == 0
+        assert "distillation from" in (folder / "log.txt").read_text()
     if dataset == "coco":
         multi = read(tmp_path / "out" / "tta_clip_coco_ret_03" / "image2text" / "run.json")["config"]
         assert multi["multiple_reward_models"] == 1 and multi["momentum_update"] == 1 and multi["update_freq"] == 64

@@ -1,4 +1,4 @@
-# Shared part of the retrieval scripts (sourced by scripts/rlcf/tta_*_ret.sh): run from the
+# Shared part of the retrieval scripts (sourced by scripts/rlcf/tta_*_ret.sh and tta_*_ret_kd.sh): run from the
 # repository root. Environment, besides common.sh's DATA, OUTPUT, ARCH, REWARD_ARCH and NPROC:
 # REWARD_ARCHS (the multi-reward CLIPs, default the reference's ViT-L/14@336px RN50x64 ViT-L/14),
 # VARIANTS (which of 01 02 03 to run, default all three), DATASET (the set: coco, flickr30k, world).
@@ -36,6 +36,31 @@ ret_variant() {
             --multiple_reward_models ${multiple} \
             --retrieval_task ${task} \
             --output "${OUTPUT}/tta_clip_${DATASET}_ret_${num}/${task}" \
+            "$@"
+    done
+}
+
+# distillation from the reward CLIP (the reference's clip_ret_kd.py, tta_*_ret_kd.sh: variant 01,
+# 3 steps, lr 1e-6, ${REWARD_ARCH} as the teacher), both directions, text2image first:
+# ret_kd SAMPLE_K_I2T SAMPLE_K_T2I [tta_ret.py args ...]   (the reference's scripts pass a K;
+# distillation reads the whole gallery, so it changes nothing)
+ret_kd() {
+    local k_i2t=$1 k_t2i=$2
+    shift 2
+    local task k
+    for task in text2image image2text; do
+        k=${k_t2i}; [ "${task}" = image2text ] && k=${k_i2t}
+        NPROC=${NPROC:-1} launch tta_ret.py --method kd \
+            --dataset "${DATASET}" --root "${DATA}" \
+            -a "${ARCH}" \
+            --tta_steps 3 --lr 1e-6 --weight_decay 5e-4 \
+            --momentum_update 0 --update_freq 64 --tta_momentum 0.9998 --update_w 1.0 \
+            --reward_arch "${REWARD_ARCH}" \
+            --reward_amplify 0 --reward_process 1 --process_batch 0 \
+            --sample_k ${k} \
+            --multiple_reward_models 0 \
+            --retrieval_task ${task} \
+            --output "${OUTPUT}/tta_clip_${DATASET}_ret_kd_01/${task}" \
             "$@"
     done
 }

@@ -1,4 +1,4 @@
-"""RLCF on one retrieval query: what is tuned, the steps, the score row, the episodic reset.
+"""Test-time adaptation to one retrieval query: what is tuned, the steps, the score row, the episodic reset.
 
 image2text: the query is an image, the gallery the set's captions; the whole image tower
             (``visual.*``) is tuned.
@@ -7,10 +7,10 @@ text2image: the query is a caption, the gallery the set's images; every other pa
             is tuned, the image tower is locked.
 
 Per query, from the reset point: ``steps`` times { logits = exp(logit_scale) * q @ gallery^T over
-the whole gallery [1, G]; the top-K gallery items are the candidates; loss = mean_k(reward_k *
-CE(logits, k)) with the reward CLIP's 2.5 * max(cos, 0) minus its mean over the K (tta.core.rewards);
-one AdamW step }; then the query's score row from the adapted weights; then the momentum buffer (if
-on), the weights back to the reset point and the optimizer back to its initial state.
+the whole gallery [1, G]; the objective's loss of them (tta.retrieval.objectives: RLCF's reward of
+the top-K candidates x their CE, or distillation from the reward CLIP's softmax); one AdamW step };
+then the query's score row from the adapted weights; then the momentum buffer (if on), the weights
+back to the reset point and the optimizer back to its initial state.
 The gallery embeddings (policy and reward) are fixed: only the tuned tower runs on the query.
 The model stays in eval mode (a ViT has neither dropout nor BatchNorm, so this is the reference's
 train mode for the towers it tunes).
@@ -21,7 +21,6 @@ import copy
 import torch
 
 from tta.core.episodic import ResetPoint
-from tta.core.rewards import reward_loss
 
 DIRECTIONS = ("image2text", "text2image")
 
@@ -47,10 +46,10 @@ def unit(x):
 
 class QueryTuner:
     """Test-time adaptation of ``model`` (fp32) to one query at a time against a fixed ``gallery``
-    [G, D] (the policy's normalised embeddings of the other side); ``reward`` a CLIPReward whose
-    ``sample_k`` is K, or None with ``steps`` 0 (the zero-shot scores)."""
+    [G, D] (the policy's normalised embeddings of the other side); ``objective`` a RewardObjective or
+    DistillationObjective, or None with ``steps`` 0 (the zero-shot scores)."""
 
-    def __init__(self, model, direction, gallery, reward, steps, lr, weight_decay, scaler=None, amp=False,
+    def __init__(self, model, direction, gallery, objective, steps, lr, weight_decay, scaler=None, amp=False,
                  momentum_update=False, momentum=0.9998, update_freq=64, update_w=1.0):
         if direction not in DIRECTIONS:
             raise ValueError(f'retrieval_task must be one of {DIRECTIONS}, got "{direction}"')
@@ -60,7 +59,7 @@ class QueryTuner:
         for p in self.params.values():
             p.requires_grad_(True)
         self.gallery = gallery
-        self.reward = reward
+        self.objective = objective
         self.steps = steps
         self.scaler = scaler
         self.amp = amp
@@ -86,7 +85,7 @@ class QueryTuner:
     def step(self, query):
         self.optimizer.zero_grad()
         with self.autocast():
-            loss = reward_loss(self.logits(query).float(), self.reward)
+            loss = self.objective.loss(self.logits(query).float())
         self.updates += 1
         if self.scaler is None:
             loss.backward()
@@ -103,7 +102,7 @@ class QueryTuner:
         """Adapt to ``query`` -> its score row [G] (float32) from the adapted weights, then reset.
         ``reward_query``: per reward model the query's normalised embedding [1, D_m]."""
         if self.steps > 0:
-            self.reward.set_queries(reward_query)
+            self.objective.set_queries(reward_query)
             for _ in range(self.steps):
                 self.step(query)
         with torch.no_grad(), self.autocast():

@@ -7,7 +7,7 @@ from tta.core.cli import add_momentum_arguments, add_reward_arguments, none_or_s
 from .adapt import DIRECTIONS
 from .data import SETS
 
-METHODS = ("rlcf", "zeroshot")
+METHODS = ("rlcf", "kd", "zeroshot")
 # candidates per query (--sample_k) by set and direction, as the reference's scripts
 SAMPLE_K = {("coco", "image2text"): 20, ("flickr30k", "image2text"): 16, ("world", "image2text"): 20,
             ("coco", "text2image"): 12, ("flickr30k", "text2image"): 12, ("world", "text2image"): 12}
@@ -16,7 +16,9 @@ SAMPLE_K = {("coco", "image2text"): 20, ("flickr30k", "image2text"): 16, ("world
 def build_parser():
     p = argparse.ArgumentParser(description="Image-text retrieval with CLIP: zero-shot, and RLCF test-time adaptation.")
     p.add_argument("--method", default="rlcf", choices=METHODS,
-                   help="rlcf: adapt to each query (--retrieval_task); zeroshot: both directions, no adaptation")
+                   help="rlcf: adapt to each query (--retrieval_task) with the reward CLIP's rewards of the top-K; "
+                        "kd: with distillation from the reward CLIP's softmax over the gallery (the reference's "
+                        "clip_ret_kd.py); zeroshot: both directions, no adaptation")
     p.add_argument("--dataset", required=True, choices=tuple(SETS), help="the retrieval test set")
     p.add_argument("--root", default=None, help="data root holding the set's folder (docs/TTA_RETRIEVAL.md)")
     p.add_argument("--ann_file", default=None, help="the LAVIS annotation file (default: by --dataset under --root)")
@@ -52,9 +54,11 @@ def check_args(parser, args):
     """One clear error per bad value; fills --sample_k. Returns args."""
     if args.root is None and (args.ann_file is None or args.image_root is None):
         parser.error("give the data root: --root DATA (or both --ann_file and --image_root)")
-    if args.method == "rlcf" and len(args.arch) > 1:
-        parser.error(f"-a/--arch: RLCF adapts one policy CLIP, got {len(args.arch)} ({' '.join(args.arch)}); "
-                     "several are for --method zeroshot")
+    if args.method != "zeroshot" and len(args.arch) > 1:
+        parser.error(f"-a/--arch: --method {args.method} adapts one policy CLIP, got {len(args.arch)} "
+                     f"({' '.join(args.arch)}); several are for --method zeroshot")
+    if args.method == "kd" and args.multiple_reward_models:
+        parser.error("--method kd distils from one reward CLIP (--reward_arch): use --multiple_reward_models 0")
     if args.tta_steps < 0:
         parser.error(f"--tta_steps must be >= 0, got {args.tta_steps}")
     if args.sample_k is None:

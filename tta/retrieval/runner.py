@@ -1,4 +1,5 @@
-"""tta_ret.py's main: zero-shot retrieval, or RLCF adaptation to every query of one direction."""
+"""tta_ret.py's main: zero-shot retrieval, or adaptation to every query of one direction (RLCF, or
+distillation from the reward CLIP)."""
 import os
 import sys
 import time
@@ -17,7 +18,9 @@ from .cli import build_parser, check_args
 from .data import image_loader, load_retrieval_set
 from .features import FeatureCache, data_digests, default_cache_dir, tokenize
 from .metrics import best_ranks, both_metrics, direction_metrics, matrix_ranks, targets_of
+from .objectives import DistillationObjective, RewardObjective
 from .record import RetrievalRecord
+
 
 def reward_flags(args):
     """[(flag, CLIP name or file)] of the reward CLIPs (none for zeroshot)."""
@@ -95,32 +98,45 @@ def sides(args):
     return ("image", "text") if args.retrieval_task == "image2text" else ("text", "image")
 
 
-def rlcf_features(args, cache, files, load_policy):
-    """(policy gallery [G, D], per reward CLIP: its gallery [G, D_m] and query embeddings [Q, D_m])."""
+def adaptation_features(args, cache, files, load_policy):
+    """(policy gallery [G, D], per reward CLIP: its gallery [G, D_m] and query embeddings [Q, D_m],
+    and, for --method kd, the reward CLIP's exp(logit_scale) (else None))."""
     query_side, gallery_side = sides(args)
-    reward_gallery, reward_queries = [], []
+    reward_gallery, reward_queries, logit_scale = [], [], None
     for flag, _ in reward_flags(args):
         load = loader_of(files[flag], cache.device)
         reward_gallery.append(cache.get(files[flag], gallery_side, load, f"reward {flag}"))
         reward_queries.append(cache.get(files[flag], query_side, load, f"reward {flag}"))
+        if args.method == "kd":
+            logit_scale = load().logit_scale.exp().item()
     gallery = cache.get(files["-a"], gallery_side, load_policy, "policy")
-    return gallery, reward_gallery, reward_queries
+    return gallery, reward_gallery, reward_queries, logit_scale
 
 
-def adapt_set(args, data, features, policy, amp):
-    """RLCF on every query of --retrieval_task (under torchrun: every world_size-th query) -> metrics."""
-    gallery, reward_gallery, reward_queries = features
-    device = gallery.device
-    query_side, gallery_side = sides(args)
+def objective_of(args, reward_gallery, logit_scale):
+    """The loss each query is adapted to (tta.retrieval.objectives) and its log line."""
+    names = [name for _, name in reward_flags(args)]
+    if args.method == "kd":
+        return (DistillationObjective(reward_gallery[0], logit_scale),
+                f"distillation from {names[0]} (logit scale {logit_scale:g})")
     weights = reward_weights(args)
     reward = CLIPReward([], weights, args.clipscore_weight, args.sample_k, bool(args.reward_process),
                         bool(args.process_batch), bool(args.reward_amplify))
     reward.set_candidates(reward_gallery)
-    print(f"CLIPRewards: {[name for _, name in reward_flags(args)]}, weights {weights}, sample_k {args.sample_k}; "
-          f"{args.retrieval_task}: {len(getattr(data, query_side + 's'))} queries, gallery of {gallery.shape[0]} "
-          f"{gallery_side}s, {args.tta_steps} steps")
+    return RewardObjective(reward), f"CLIPRewards: {names}, weights {weights}, sample_k {args.sample_k}"
+
+
+def adapt_set(args, data, features, policy, amp):
+    """RLCF or distillation on every query of --retrieval_task (under torchrun: every world_size-th
+    query) -> metrics."""
+    gallery, reward_gallery, reward_queries, logit_scale = features
+    device = gallery.device
+    query_side, gallery_side = sides(args)
+    objective, described = objective_of(args, reward_gallery, logit_scale)
+    print(f"{described}; {args.retrieval_task}: {len(getattr(data, query_side + 's'))} queries, gallery of "
+          f"{gallery.shape[0]} {gallery_side}s, {args.tta_steps} steps")
     scaler = torch.amp.GradScaler(device.type, init_scale=1000) if amp and args.tta_steps > 0 else None
-    tuner = QueryTuner(policy, args.retrieval_task, gallery, reward, args.tta_steps, args.lr, args.weight_decay,
+    tuner = QueryTuner(policy, args.retrieval_task, gallery, objective, args.tta_steps, args.lr, args.weight_decay,
                        scaler, amp, bool(args.momentum_update), args.tta_momentum, args.update_freq, args.update_w)
     targets = targets_of(args.retrieval_task, data.txt2img, data.img2txt)
     n = len(targets)
@@ -159,7 +175,7 @@ def run(args, ranks):
     # everything the run reads is checked before the first image: weights, data, earlier runs
     files = weights_files(args)
     data = load_retrieval_set(args.dataset, args.root, args.ann_file, args.image_root)
-    if args.method == "rlcf":
+    if args.method == "rlcf":  # the top-K candidates (distillation uses the whole gallery)
         gallery = len(data.texts if args.retrieval_task == "image2text" else data.images)
         if args.sample_k > gallery:
             raise ValueError(f"--sample_k {args.sample_k} is more than the {gallery} gallery items of {data.name} "
@@ -204,8 +220,9 @@ def run_set(args, data, digests, files, ranks):
     main_process = distributed.is_main_process()
     if ranks > 1 and not main_process:
         distributed.barrier()
-    load_policy = loader_of(files["-a"], device) if args.method == "rlcf" else None
-    features = zero_shot_features(cache, files) if load_policy is None else rlcf_features(args, cache, files, load_policy)
+    load_policy = None if args.method == "zeroshot" else loader_of(files["-a"], device)
+    features = (zero_shot_features(cache, files) if load_policy is None
+                else adaptation_features(args, cache, files, load_policy))
     if ranks > 1 and main_process:
         distributed.barrier()
     if args.method == "zeroshot":
