@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from scripts.world import benchmark_effects as effects
 from scripts.world import benchmark_report as benchmark
 from tools.world.tta_folders import write_tta_folders
 from tools.world.data import DATASETS
@@ -94,3 +95,40 @@ def test_reduced_benchmark_runs_every_method_and_writes_the_tables_plots_and_res
     assert all(set(cell) == {"ZeroshotCLIP", "TPT", "RLCF-prompt", "RLCF-tune"} for cell in tta.values())
     # 64 classes, one image each: accuracies are multiples of 1/64
     assert all(round(s["mean"] * 64 / 100, 2).is_integer() for cell in tta.values() for s in cell.values())
+
+
+def b2n_cell(base, new):
+    return {"base": sum(base) / len(base), "new": sum(new) / len(new), "base_values": base, "new_values": new}
+
+
+def test_effects_follow_the_fixed_rule(tmp_path):
+    """The effects table: the sign of the real difference and the seed std decide; "recovers" only
+    where CoOp loses on new."""
+    results = {
+        "base2new": {"ZeroshotCLIP": {"s": b2n_cell([80.0], [70.0]), "t": b2n_cell([80.0], [70.0])},
+                     "CoOp": {"s": b2n_cell([90.0, 92.0, 94.0], [60.0, 61.0, 62.0]),
+                              "t": b2n_cell([79.0, 80.0, 81.5], [71.0, 72.0, 73.0])},
+                     "TextRefiner": {"s": b2n_cell([88.0, 89.0, 90.0], [62.0, 63.0, 64.0]),
+                                     "t": b2n_cell([80.0, 80.0, 80.0], [72.0, 72.0, 72.0])}},
+        "fewshot": {"s": {"ZeroshotCLIP": {"values": [50.0]},
+                          "TaskRes": {"1": {"values": [49.0, 51.0, 52.0]}, "16": {"values": [60.0, 61.0, 62.0]}}}},
+        "tta": {"a": {"ZeroshotCLIP": {"values": [40.0]}, "TPT": {"values": [41.0, 42.0, 43.0]}},
+                "b": {"ZeroshotCLIP": {"values": [50.0]}, "TPT": {"values": [51.0, 52.0, 53.0]}}},
+    }
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert effects.main([str(tmp_path)]) == 0
+    table = (tmp_path / "effects.md").read_text()
+    rows = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): line.split("|")[-2].strip()
+            for line in table.splitlines()[2:]}
+    assert rows[("CoOp gains on base against zero-shot", "s")] == "yes"  # +12, std 1.63
+    assert rows[("CoOp loses on new against zero-shot", "s")] == "yes"  # -9, std 0.82
+    assert rows[("CoOp loses on new against zero-shot", "t")] == "no (opposite sign)"
+    assert rows[("CoOp gains on base against zero-shot", "t")] == "no (within the seed std)"  # +0.17, std 1.03
+    assert rows[("TextRefiner recovers most of CoOp's loss on new", "s")] == "no (under half)"  # 2 of 9
+    assert "new 63.00 vs CoOp 61.00, zero-shot 70.00: 22% of the loss" in table
+    assert rows[("TextRefiner recovers most of CoOp's loss on new", "t")] == "not applicable (no loss to recover)"
+    assert rows[("TaskRes beats zero-shot (1 shots)", "s")] == "no (within the seed std)"
+    assert rows[("TaskRes beats zero-shot (16 shots)", "s")] == "yes"
+    assert rows[("TPT gains on the shifted sets", "mean of a, b")] == "yes"  # +2, std 0.82
+    assert "| +3.61 (60.81 vs 57.20, OOD average) |" in table
+    assert effects.main([str(tmp_path / "none")]) == 1

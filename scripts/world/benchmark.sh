@@ -9,8 +9,9 @@
 #                policy, the large one as the reward model) against zero-shot;
 # with the configs/trainers/<TRAINER>/world_*.yaml configs (the reference configs scaled to the world
 # by one rule, written in each). Writes OUT/<protocol>.md (mean ± std over seeds), OUT/<protocol>.png
-# and OUT/results.json (python -m scripts.world.benchmark_report); the runs are under OUT/output, their logs
-# under OUT/logs. Zero-shot runs are deterministic and run once.
+# and OUT/results.json (python -m scripts.world.benchmark_report), OUT/effects.md (which of the real
+# benchmark's effects it reproduces: python -m scripts.world.benchmark_effects); the runs are under
+# OUT/output, their logs under OUT/logs. Zero-shot runs are deterministic and run once.
 #
 # usage: bash scripts/world/benchmark.sh [KEY VALUE ...]        (extra train.py config opts)
 # env:   METHODS (default: all of the above), DATASETS (world_shapes), SEEDS ("1 2 3"),
@@ -229,4 +230,5 @@ step "Tables, plots and results.json"
 WALL=$(( $(date +%s) - START ))
 # shellcheck disable=SC2086
 python -m scripts.world.benchmark_report --out "${OUT}" --wall-time "${WALL}" --methods ${METHODS}
+python -m scripts.world.benchmark_effects "${OUT}"
 echo "Benchmark finished in $(( $(date +%s) - START ))s"
