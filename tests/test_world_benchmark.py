@@ -90,6 +90,10 @@ def test_reduced_benchmark_runs_every_method_and_writes_the_tables_plots_and_res
     assert set(few["TaskRes"]) == set(few["LinearProbe"]) == {"1"} and few["ZeroshotCLIP"]["values"]
     kd = results["promptkd"]
     assert {"PromptSRC (large CLIP, teacher)", "PromptKD", "TextRefiner-PromptKD"} <= set(kd)
+    # the students keep their scripts' shots, not the teacher's SHOTS: PromptKD the whole train split
+    runs = out / "output" / "base2new" / "train_base" / "world_shapes"
+    assert sorted(p.name for p in (runs / "shots_0").iterdir()) == ["PromptKD"]
+    assert (runs / "shots_16" / "TextRefiner" / "world_promptkd_4+4ctx").is_dir()
     tta = results["tta"]
     assert set(tta) == {"world_objects_sketch", "world_objects_cartoon", "world_objects_noisy"}
     assert all(set(cell) == {"ZeroshotCLIP", "TPT", "RLCF-prompt", "RLCF-tune"} for cell in tta.values())
