@@ -81,10 +81,30 @@ def reference_loss(m, direction, query, gallery, reward_query, reward_gallery):
     return torch.stack([advantage[j] * -logits.log_softmax(-1)[c] for j, c in enumerate(top)]).mean()
 
 
+def reference_model(tuner):
+    """A copy of the tuner's model with every parameter its direction tunes requiring grad."""
+    reference = copy.deepcopy(tuner.model)
+    for p in tuned_parameters(reference, tuner.direction).values():
+        p.requires_grad_(True)
+    return reference
+
+
+def adapted(tuner, name, query, original):
+    """The tuner's adapted value of ``name``. text2image tunes the token embedding's rows of the query
+    only (tuner.rows); the other rows cannot reach the query's loss or scores, so they are compared
+    where they matter: the query's rows."""
+    if name != "token_embedding.weight" or name in tuner.params:
+        return tuner.params[name]
+    ids = torch.unique(query[0])
+    weight = original.detach().clone()
+    weight[ids] = tuner.rows[: len(ids)].detach()
+    return weight
+
+
 @pytest.mark.parametrize("direction", ["image2text", "text2image"])
 def test_loss_and_one_update_equal_recomputation(direction, images):
     tuner, queries, reward_queries, (r_img, r_txt) = setup(direction, images)
-    reference = copy.deepcopy(tuner.model)
+    reference = reference_model(tuner)
     reward_gallery = r_txt if direction == "image2text" else r_img
     for query, rq in zip(queries, reward_queries):  # a query with a reward that is not all zero (clamped)
         expected = reference_loss(reference, direction, query, tuner.gallery, rq[0], reward_gallery)
@@ -100,8 +120,9 @@ def test_loss_and_one_update_equal_recomputation(direction, images):
     for (name, p0), g in zip(tuned.items(), grads):
         g = torch.zeros_like(p0) if g is None else g
         want = p0 * (1 - LR * WD) - LR * g / (g.abs() + 1e-6)  # AdamW's first step, eps 1e-6
-        assert torch.allclose(tuner.params[name], want, atol=1e-6), name
-        changed += not torch.equal(tuner.params[name], p0)
+        got = adapted(tuner, name, query, p0)
+        assert torch.allclose(got, want, atol=1e-6), name
+        changed += not torch.equal(got, p0)
     assert changed > 0
     for name, p in tuner.model.named_parameters():  # the other tower is untouched
         if name not in tuned:
@@ -119,7 +140,7 @@ def reference_kd_loss(m, direction, query, gallery, reward_query, reward_gallery
 @pytest.mark.parametrize("direction", ["image2text", "text2image"])
 def test_distillation_loss_and_one_update_equal_recomputation(direction, images):
     tuner, queries, reward_queries, (r_img, r_txt) = setup(direction, images, kd=True)
-    reference = copy.deepcopy(tuner.model)
+    reference = reference_model(tuner)
     reward_gallery = r_txt if direction == "image2text" else r_img
     scale = reward_clip().logit_scale.exp().item()
     assert tuner.objective.logit_scale == scale and scale > 1
@@ -133,13 +154,20 @@ def test_distillation_loss_and_one_update_equal_recomputation(direction, images)
     changed = 0
     for (name, p0), g in zip(tuned.items(), grads):
         g = torch.zeros_like(p0) if g is None else g
-        got = tuner.params[name].grad
+        if name in tuner.params:
+            got = tuner.params[name].grad
+        else:  # the token rows: their gradients, the other rows' zero
+            ids = torch.unique(query[0])
+            got = torch.zeros_like(p0)
+            got[ids] = tuner.rows.grad[: len(ids)]
         assert torch.allclose(got, g, atol=1e-6), name
         # AdamW's first step, eps 1e-6, on the gradient the tuner took: g / (|g| + eps) turns gradients
         # near eps (here down to 1e-9) into steps of any size, so it is checked on that gradient
         want = p0 * (1 - LR * WD) - LR * got / (got.abs() + 1e-6)
-        assert torch.allclose(tuner.params[name], want, atol=1e-7), name
-        changed += not torch.equal(tuner.params[name], p0)
+        value = adapted(tuner, name, query, p0)
+        assert torch.allclose(value, want if name in tuner.params else torch.where(got != 0, want, p0),
+                              atol=1e-7), name
+        changed += not torch.equal(value, p0)
     assert changed > 0
     with pytest.raises(ValueError, match="distillation takes one reward CLIP, got 2"):
         tuner.objective.set_queries(rq * 2)
@@ -161,7 +189,9 @@ def test_reset_is_exact(direction, images):
     original = {k: v.clone() for k, v in tuner.params.items()}
     tuner(queries[0], rqs[0])
     assert all(torch.equal(tuner.params[k], v) for k, v in original.items())
-    assert tuner.optimizer.state_dict()["state"] == {}
+    state = tuner.optimizer.state_dict()["state"]  # a fresh AdamW's: zero steps and moments
+    assert len(state) == len(tuner.optimizer.param_groups[0]["params"])
+    assert all(not t.any() for s in state.values() for t in s.values())
     after_first = tuner(queries[2], rqs[2])
     alone, queries, rqs, _ = setup(direction, images, steps=2)
     assert torch.equal(after_first, alone(queries[2], rqs[2]))
@@ -215,14 +245,41 @@ def test_fused_update_equals_the_default_loop(direction, images):
     tuner, queries, rqs, _ = setup(direction, images)
     assert tuner.optimizer.defaults["fused"] is True
     loop, _, _, _ = setup(direction, images)
-    loop.optimizer = torch.optim.AdamW(list(loop.params.values()), lr=LR, eps=1e-6, weight_decay=WD, foreach=False)
+    loop.optimizer = torch.optim.AdamW(loop.optimizer.param_groups[0]["params"], lr=LR, eps=1e-6, weight_decay=WD,
+                                       foreach=False)
     for t in (tuner, loop):
         t.objective.set_queries(rqs[1])
         for _ in range(3):
             t.step(queries[1])
     for name, p in tuner.params.items():
         assert torch.allclose(p, loop.params[name], atol=1e-6), name
+    if direction == "text2image":
+        assert torch.allclose(tuner.rows, loop.rows, atol=1e-6)
     assert any(not torch.equal(p, loop.reset_point.original[n]) for n, p in loop.params.items())
+
+
+def test_text2image_tunes_the_query_rows_only(images):
+    """text2image without the momentum buffer tunes the token rows of the query; its score rows over
+    three queries of 3 steps equal those of tuning the whole token embedding (the momentum buffer's
+    path, whose reset point does not move before update_freq queries)."""
+    rows, queries, rqs, _ = setup("text2image", images, steps=3)
+    whole, _, _, _ = setup("text2image", images, steps=3, momentum_update=True, update_freq=100)
+    assert rows.rows is not None and "token_embedding.weight" not in rows.params
+    assert whole.rows is None and "token_embedding.weight" in whole.params
+    assert not rows.model.token_embedding.weight.requires_grad
+    embedding = rows.model.token_embedding.weight.clone()
+    zero_shot, _, _, _ = setup("text2image", images, steps=0)
+    moved = 0
+    for i in (3, 5, 3):
+        got, want = rows(queries[i], rqs[i]), whole(queries[i], rqs[i])
+        assert torch.allclose(got, want, atol=1e-6, rtol=0)
+        moved += (got - zero_shot(queries[i], rqs[i])).abs().max().item() > 0.1
+    assert moved  # the adaptation changed scores
+    assert torch.equal(rows.model.token_embedding.weight, embedding)  # the embedding itself never moves
+    rows.objective.set_queries(rqs[1])
+    rows.step(queries[1])
+    with pytest.raises(ValueError, match="a new query before the reset of the last one"):
+        rows.step(queries[2])
 
 
 def test_adamw_off_cpu_is_torch_default():
