@@ -64,18 +64,20 @@ def test_an_unknown_method_is_named_before_anything_runs(tmp_path):
 @pytest.mark.slow
 def test_reduced_benchmark_runs_every_method_and_writes_the_tables_plots_and_results(tmp_path):
     """One data set, one seed, one epoch, 1-shot few-shot, 1 shifted image per class and 10 views for
-    TTA, every method; the reward / teacher CLIP is the default world CLIP here (the large one only
+    TTA, a 12-image retrieval set, captioning on 8 training and 2 test images with a 3-step decoder,
+    every method; the reward / teacher CLIP is the default world CLIP here (the large one only
     changes which file is read)."""
     cache = str(tmp_path / "cache")
     expand = dict(os.environ, TEXTREFINER_WORLD_CACHE=cache)
     clip = subprocess.run([sys.executable, "-m", "tools.world.pretrain", "--print-path"], cwd=REPO, env=expand,
                           check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     env = script_env(tmp_path, DATASETS="world_shapes", SEEDS="1", EPOCHS="1", SHOTS="4", SHOTS_LIST="1",
-                     TTA_PER_CLASS="1", TTA_VIEWS="10", WORLD_CLIP_LARGE=clip)
+                     TTA_PER_CLASS="1", TTA_VIEWS="10", WORLD_CLIP_LARGE=clip, RETRIEVAL_IMAGES="12",
+                     CAPTION_OPTS="--train-images 8 --test-images 2 --tta-steps 1 --opt-steps 3 --no-coco-metrics")
     res = subprocess.run(["bash", SCRIPT], cwd=REPO, env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     out = tmp_path / "bench"
-    for protocol in ("base2new", "fewshot", "promptkd", "tta"):
+    for protocol in benchmark.PROTOCOLS:
         assert (out / f"{protocol}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / f"{protocol}.md").read_text() in res.stdout
     results = json.loads((out / "results.json").read_text())
@@ -99,6 +101,21 @@ def test_reduced_benchmark_runs_every_method_and_writes_the_tables_plots_and_res
     assert all(set(cell) == {"ZeroshotCLIP", "TPT", "RLCF-prompt", "RLCF-tune"} for cell in tta.values())
     # 64 classes, one image each: accuracies are multiples of 1/64
     assert all(round(s["mean"] * 64 / 100, 2).is_integer() for cell in tta.values() for s in cell.values())
+    retrieval = results["retrieval"]
+    assert set(retrieval) == {"zero-shot", "RLCF"}
+    for name, cell in retrieval.items():  # 12 images, 60 captions: image->text R@1 in twelfths, text->image in sixtieths
+        assert set(cell) == set(benchmark.RETRIEVAL_METRICS) and len(cell["txt_r1"]["values"]) == 1
+        assert round(cell["txt_r1"]["mean"] * 12 / 100, 6).is_integer()
+        assert round(cell["img_r1"]["mean"] * 60 / 100, 6).is_integer()
+        assert cell["txt_r1"]["mean"] <= cell["txt_r5"]["mean"] and cell["img_r1"]["mean"] <= cell["img_r5"]["mean"]
+        assert f"| {name} | {cell['txt_r1']['mean']:.2f} ± 0.00 |" in (out / "retrieval.md").read_text()
+    assert (out / "output" / "retrieval" / "seed1" / "tta_clip_world_ret_01" / "text2image" / "results.json").is_file()
+    captioning = results["captioning"]
+    assert set(captioning) == {"sketch"}
+    assert set(captioning["sketch"]) == {"CapDec", "CapDec + RLCF", "ClipCap", "ClipCap + RLCF"}
+    for name, cell in captioning["sketch"].items():
+        assert set(cell) == {"CLIPScore"} and len(cell["CLIPScore"]["values"]) == 1, name  # no java metrics here
+        assert f"| sketch | {name} | {cell['CLIPScore']['mean']:.2f} ± 0.00 |" in (out / "captioning.md").read_text()
 
 
 def b2n_cell(base, new):
@@ -118,6 +135,12 @@ def test_effects_follow_the_fixed_rule(tmp_path):
                           "TaskRes": {"1": {"values": [49.0, 51.0, 52.0]}, "16": {"values": [60.0, 61.0, 62.0]}}}},
         "tta": {"a": {"ZeroshotCLIP": {"values": [40.0]}, "TPT": {"values": [41.0, 42.0, 43.0]}},
                 "b": {"ZeroshotCLIP": {"values": [50.0]}, "TPT": {"values": [51.0, 52.0, 53.0]}}},
+        "retrieval": {"zero-shot": {"txt_r1": {"values": [40.0, 44.0, 42.0]}, "img_r1": {"values": [30.0, 30.0, 30.0]}},
+                      "RLCF": {"txt_r1": {"values": [41.0, 45.0, 43.0]}, "img_r1": {"values": [33.0, 33.0, 33.0]}}},
+        "captioning": {"sketch": {"CapDec": {"CIDEr": {"values": [10.0, 12.0]}},
+                                  "CapDec + RLCF": {"CIDEr": {"values": [8.0, 9.0]}},
+                                  "ClipCap": {"CLIPScore": {"values": [1.0, 2.0]}},
+                                  "ClipCap + RLCF": {"CLIPScore": {"values": [3.0, 4.0]}}}},
     }
     (tmp_path / "results.json").write_text(json.dumps(results))
     assert effects.main([str(tmp_path)]) == 0
@@ -135,4 +158,11 @@ def test_effects_follow_the_fixed_rule(tmp_path):
     assert rows[("TaskRes beats zero-shot (16 shots)", "s")] == "yes"
     assert rows[("TPT gains on the shifted sets", "mean of a, b")] == "yes"  # +2, std 0.82
     assert "| +3.61 (60.81 vs 57.20, OOD average) |" in table
+    # +1 with a zero-shot std over the retrieval sets of 1.63: within it; +3 over stds of 0
+    retrieval = "world retrieval sets (one per seed)"
+    assert rows[("RLCF gains on retrieval, image→text R@1", retrieval)] == "no (within the seed std)"
+    assert rows[("RLCF gains on retrieval, text→image R@1", retrieval)] == "yes"
+    assert "| +6.60 (59.10 vs 52.50, COCO 5k) | +1.00 (std 1.63) |" in table
+    assert rows[("RLCF gains on CapDec's captions (CIDEr)", "sketch test images")] == "no (opposite sign)"
+    assert not any(effect.startswith("RLCF gains on ClipCap") for effect, _ in rows)  # no CIDEr without java
     assert effects.main([str(tmp_path / "none")]) == 1

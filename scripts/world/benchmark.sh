@@ -7,6 +7,10 @@
 #                into the default world CLIP (PromptKD, and TextRefiner-PromptKD);
 #   TTA          TPT, RLCF-prompt, RLCF-tune on the shifted sets TTA_SETS (default world CLIP as the
 #                policy, the large one as the reward model) against zero-shot;
+#   retrieval    RLCF-retrieval: zero-shot and RLCF image-text retrieval on a world retrieval set per
+#                seed (scripts/world/retrieval.sh: the default world CLIP tuned, the large one rewards);
+#   captioning   RLCF-captioning: ClipCap and CapDec without and with RLCF on sketches
+#                (scripts/world/captioning.sh);
 # with the configs/trainers/<TRAINER>/world_*.yaml configs (the reference configs scaled to the world
 # by one rule, written in each). Writes OUT/<protocol>.md (mean ± std over seeds), OUT/<protocol>.png
 # and OUT/results.json (python -m scripts.world.benchmark_report), OUT/effects.md (which of the real
@@ -20,7 +24,8 @@
 #        KD_DATASET (the PromptKD data set, default the first of DATASETS), KD_SEEDS (default SEEDS),
 #        SHOTS (base-to-new and PromptKD-teacher shots, 16), JOBS (runs at a time, default 2), EPOCHS (one OPTIM.MAX_EPOCH for every training run: a smaller schedule, e.g. for tests),
 #        WORLD_CLIP / WORLD_CLIP_LARGE (CLIP files instead of the world's default and large ones),
-#        OMP_NUM_THREADS (torch threads per run, default 1).
+#        OMP_NUM_THREADS (torch threads per run, default 1), RETRIEVAL_IMAGES (images of a world retrieval
+#        set, 200, 5 captions each), CAPTION_OPTS (extra python -m tools.world.captioning arguments).
 # The default selection: world_shapes, seeds 1 2 3, every method, 1 shifted image per class for
 # TTA; see docs/WORLD.md ("The benchmark").
 set -e -o pipefail
@@ -44,7 +49,7 @@ case "$SCHEDULE" in world|reference) ;; *)
 esac
 ALL_METHODS="ZeroshotCLIP CoOp CoCoOp KgCoOp IVLP MaPLe PromptSRC TextRefiner TextRefiner-CoCoOp
 TextRefiner-KgCoOp TextRefiner-IVLP TextRefiner-MaPLe TextRefiner-PromptSRC TaskRes LinearProbe
-PromptKD TextRefiner-PromptKD TPT RLCF-prompt RLCF-tune"
+PromptKD TextRefiner-PromptKD TPT RLCF-prompt RLCF-tune RLCF-retrieval RLCF-captioning"
 METHODS=$(echo ${METHODS:-$ALL_METHODS})
 for m in $METHODS; do
     case " $(echo $ALL_METHODS) " in *" $m "*) ;; *)
@@ -88,15 +93,29 @@ if [ -z "${WORLD_CLIP:-}" ]; then
     run clip python -m tools.world.pretrain
     WORLD_CLIP=$(python -m tools.world.pretrain --print-path)
 fi
-if [ -z "${WORLD_CLIP_LARGE:-}" ] && has_any PromptKD TextRefiner-PromptKD RLCF-prompt RLCF-tune; then
+if [ -z "${WORLD_CLIP_LARGE:-}" ] && has_any PromptKD TextRefiner-PromptKD RLCF-prompt RLCF-tune RLCF-retrieval; then
     run clip_large python -m tools.world.pretrain --large
     WORLD_CLIP_LARGE=$(python -m tools.world.pretrain --large --print-path)
 fi
 echo "    default: ${WORLD_CLIP}"; echo "    large:   ${WORLD_CLIP_LARGE:-(not needed)}"
 OPTS=(MODEL.BACKBONE.PATH "${WORLD_CLIP}" "$@")
 
+# ---- RLCF's other tasks: captioning and retrieval (single long runs, started first) ----------
+if has RLCF-captioning; then
+    [ -n "${EPOCHS:-}" ] && CAPTION_OPTS="--epochs ${EPOCHS} ${CAPTION_OPTS:-}"
+    step "Captioning: ClipCap and CapDec without and with RLCF, seeds ${SEEDS}"
+    # shellcheck disable=SC2086
+    job run captioning env OUT="${OUTPUT}/captioning" SEEDS="${SEEDS}" \
+        bash scripts/world/captioning.sh --clip "${WORLD_CLIP}" ${CAPTION_OPTS:-}
+fi
+if has RLCF-retrieval; then
+    step "Retrieval: zero-shot and RLCF both ways, seeds ${SEEDS}"
+    job run retrieval env OUT="${OUTPUT}/retrieval" SEEDS="${SEEDS}" IMAGES="${RETRIEVAL_IMAGES:-200}" \
+        STUDENT="${WORLD_CLIP}" REWARD="${WORLD_CLIP_LARGE}" bash scripts/world/retrieval.sh
+fi
+
 # ---- PromptKD: a PromptSRC teacher on the large world CLIP, distilled into the default one --
-# (the longest chain of runs, started first)
+# (the longest chain of the other runs)
 TEACHER_OUT="${OUT}/teacher"
 TEACHER_CFG=world_large_4+4ctx
 kd_chain() {  # the teacher (base classes, 16 shots, seed 1; tested on the new classes), then the students

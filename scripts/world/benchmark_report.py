@@ -3,7 +3,8 @@
     python -m scripts.world.benchmark_report --out OUT [--wall-time S] [--methods M ...]
 
 reads the runs under OUT/output (and the teacher's under OUT/teacher) and writes one table per
-protocol (OUT/base2new.md, fewshot.md, promptkd.md, tta.md: mean ± std over seeds), one plot per
+protocol (OUT/base2new.md, fewshot.md, promptkd.md, tta.md, retrieval.md, captioning.md: mean ± std
+over seeds), one plot per
 protocol (the .png beside it, drawn with tools/base2new_plot.py where it fits) and OUT/results.json
 with every number. (It sits beside the script rather than in tools/ because it reads the runs with
 parse_test_res.py, which itself imports tools/.)
@@ -23,10 +24,11 @@ from parse_test_res import (END_TEST, END_TRAIN, ParseError, Block, Row, best_va
 METHODS = ("ZeroshotCLIP", "CoOp", "CoCoOp", "KgCoOp", "IVLP", "MaPLe", "PromptSRC", "TextRefiner",
            "TextRefiner-CoCoOp", "TextRefiner-KgCoOp", "TextRefiner-IVLP", "TextRefiner-MaPLe",
            "TextRefiner-PromptSRC", "TaskRes", "LinearProbe", "PromptKD", "TextRefiner-PromptKD",
-           "TPT", "RLCF-prompt", "RLCF-tune")
+           "TPT", "RLCF-prompt", "RLCF-tune", "RLCF-retrieval", "RLCF-captioning")
 TF_HOSTS = {"cocoop": "CoCoOp", "kgcoop": "KgCoOp", "ivlp": "IVLP", "maple": "MaPLe", "promptsrc": "PromptSRC",
             "promptkd": "PromptKD"}
 TTA_METHODS = {"zeroshot": "ZeroshotCLIP", "tpt": "TPT", "rlcf-prompt": "RLCF-prompt", "rlcf-tune": "RLCF-tune"}
+PROTOCOLS = ("base2new", "fewshot", "promptkd", "tta", "retrieval", "captioning")  # a table and a plot each
 
 
 # ---- base-to-new ---------------------------------------------------------------------------
@@ -231,23 +233,89 @@ def report_tta(out):
         cells = [f"{cell[m]['mean']:.2f} ± {cell[m]['std']:.2f}" if m in cell else "-" for m in names]
         lines.append(f"| {set_id} | " + " | ".join(cells) + " |")
     write_text_atomic(os.path.join(out, "tta.md"), "\n".join(lines) + "\n")
-    _plot_tta(results, names, os.path.join(out, "tta.png"))
+    _plot_bars(dict(sorted(results.items())), names, "top-1 accuracy (%)", os.path.join(out, "tta.png"))
     return results
 
 
-def _plot_tta(results, names, path):
+# ---- retrieval and captioning --------------------------------------------------------------
+
+RETRIEVAL_METRICS = ("txt_r1", "txt_r5", "img_r1", "img_r5")
+
+
+def report_retrieval(out):
+    """Zero-shot vs RLCF (scripts/world/retrieval.sh's runs under OUT/output/retrieval, one retrieval
+    set per seed): {row: {metric: stats over seeds}}."""
+    from tools.world.retrieval import summarize
+
+    root = os.path.join(out, "output", "retrieval")
+    seeds = sorted(int(d[4:]) for d in os.listdir(root) if d.startswith("seed") and d[4:].isdigit()) \
+        if os.path.isdir(root) else []
+    if not seeds:
+        return None
+    rows, _ = summarize(root, seeds)
+    results = {name: {m: _stats(values[m]) for m in RETRIEVAL_METRICS} for name, values in rows.items()}
+    lines = ["## Image-text retrieval (RLCF)", "",
+             f"Recall@K (%), mean ± std over {len(seeds)} seeds (one world retrieval set per seed); txt: image→text, "
+             "img: text→image", "", "| method | " + " | ".join(RETRIEVAL_METRICS) + " |",
+             "|---" * (len(RETRIEVAL_METRICS) + 1) + "|"]
+    for name, cell in results.items():
+        lines.append(f"| {name} | " + " | ".join(f"{cell[m]['mean']:.2f} ± {cell[m]['std']:.2f}"
+                                                 for m in RETRIEVAL_METRICS) + " |")
+    write_text_atomic(os.path.join(out, "retrieval.md"), "\n".join(lines) + "\n")
+    _plot_bars({m: {name: cell[m] for name, cell in results.items()} for m in RETRIEVAL_METRICS},
+               list(results), "recall (%)", os.path.join(out, "retrieval.png"))
+    return results
+
+
+def report_captioning(out):
+    """ClipCap / CapDec without and with RLCF (scripts/world/captioning.sh's OUT/output/captioning/
+    results.json): {style: {"<model>" or "<model> + RLCF": {metric: stats over seeds}}}."""
+    path = os.path.join(out, "output", "captioning", "results.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        runs = json.load(f)["runs"]
+    values = {}
+    for run in runs:
+        name = run["model"] + (" + RLCF" if run["tta_steps"] else "")
+        cell = values.setdefault(run["style"], {}).setdefault(name, {})
+        for metric, value in run["metrics"].items():
+            cell.setdefault(metric, []).append(float(value))
+    from tools.world.captioning import METRICS
+
+    results = {style: {name: {m: _stats(v) for m, v in cell.items() if m in METRICS} for name, cell in names.items()}
+               for style, names in values.items()}
+    metrics = [m for m in METRICS if all(m in c for names in results.values() for c in names.values())]
+    seeds = len({run["seed"] for run in runs})
+    lines = ["## Captioning (ClipCap / CapDec, RLCF test-time adaptation)", "",
+             f"metrics x 100 on the shifted test style, mean ± std over {seeds} seeds", "",
+             "| test style | method | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 2) + "|"]
+    for style, names in sorted(results.items()):
+        for name, cell in names.items():
+            lines.append(f"| {style} | {name} | " + " | ".join(f"{cell[m]['mean']:.2f} ± {cell[m]['std']:.2f}"
+                                                              for m in metrics) + " |")
+    write_text_atomic(os.path.join(out, "captioning.md"), "\n".join(lines) + "\n")
+    groups = {f"{style} {m}": {name: cell[m] for name, cell in names.items()}
+              for style, names in sorted(results.items()) for m in metrics}
+    _plot_bars(groups, sorted({n for names in results.values() for n in names}), "score (x 100)",
+               os.path.join(out, "captioning.png"))
+    return results
+
+
+def _plot_bars(groups, names, ylabel, path):
+    """One group of bars per key of ``groups`` ({group: {name: stats}}), one bar per name, std as error."""
     plt = _pyplot()
-    sets = sorted(results)
-    fig, ax = plt.subplots(figsize=(2.2 * len(sets) + 3, 3.4))
+    keys = list(groups)
+    fig, ax = plt.subplots(figsize=(1.6 * len(keys) + 3, 3.4))
     width = 0.8 / len(names)
-    x = np.arange(len(sets))
+    x = np.arange(len(keys))
     for i, name in enumerate(names):
-        cells = [results[s].get(name) for s in sets]
+        cells = [groups[k].get(name) for k in keys]
         ax.bar(x + (i - (len(names) - 1) / 2) * width, [c["mean"] if c else 0 for c in cells], width,
                yerr=[c["std"] if c else 0 for c in cells], capsize=2, label=name)
     ax.set_xticks(x)
-    ax.set_xticklabels(sets, fontsize=8)
-    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_xticklabels(keys, fontsize=8)
+    ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
@@ -263,9 +331,10 @@ def report(out, wall_time=None, methods=()):
     b2n = report_base2new(out)
     b2n_results, b2n_blocks = b2n if b2n else (None, [])
     results = {"wall_time_s": wall_time, "methods": list(methods), "base2new": b2n_results,
-               "fewshot": report_fewshot(out), "promptkd": report_promptkd(out, b2n_blocks), "tta": report_tta(out)}
+               "fewshot": report_fewshot(out), "promptkd": report_promptkd(out, b2n_blocks), "tta": report_tta(out),
+               "retrieval": report_retrieval(out), "captioning": report_captioning(out)}
     write_json_atomic(results, os.path.join(out, "results.json"), indent=2)
-    for protocol in ("base2new", "fewshot", "promptkd", "tta"):
+    for protocol in PROTOCOLS:
         path = os.path.join(out, f"{protocol}.md")
         if results[protocol] is not None and os.path.isfile(path):
             with open(path, encoding="utf-8") as f:

@@ -253,13 +253,17 @@ def main(argv=None):
     parser.add_argument("--opt-steps", type=int, default=None, help=f"world OPT pretraining steps (default {OPT_DEFAULTS['steps']})")
     parser.add_argument("--no-coco-metrics", action="store_true", help="CLIPScores only (no java)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    parser.add_argument("--clip", default=None, help="a CLIP file in place of the shipped world CLIP (captioner, reward "
+                        "and CLIPScore)")
     args = parser.parse_args(argv)
     if args.train_images < 1 or args.test_images < 1 or args.tta_steps < 1:
         parser.error("--train-images, --test-images and --tta-steps must be at least 1")
+    if args.clip is not None and not os.path.isfile(args.clip):
+        parser.error(f"--clip {args.clip}: no such file (a CLIP weights file, e.g. python -m tools.world.pretrain --print-path)")
     torch.set_num_threads(args.threads)
     try:
         run(args.out, args.seeds, args.styles, args.train_images, args.test_images, args.tta_steps, args.epochs,
-            args.opt_steps, not args.no_coco_metrics, log=lambda m: print(m, flush=True))
+            args.opt_steps, not args.no_coco_metrics, clip_path=args.clip, log=lambda m: print(m, flush=True))
     except ValueError as e:
         parser.error(str(e))
     return 0
