@@ -61,6 +61,14 @@ def test_an_unknown_method_is_named_before_anything_runs(tmp_path):
     assert not (tmp_path / "bench" / "output").exists()
 
 
+def test_an_unknown_tta_setting_is_named_before_anything_runs(tmp_path):
+    res = subprocess.run(["bash", SCRIPT], cwd=REPO, env=script_env(tmp_path, TTA_SETTING="imagenet"),
+                         capture_output=True, text=True)
+    assert res.returncode == 2
+    assert 'Unknown TTA_SETTING "imagenet": image-folder' in res.stderr
+    assert not (tmp_path / "bench" / "output").exists()
+
+
 @pytest.mark.slow
 def test_reduced_benchmark_runs_every_method_and_writes_the_tables_plots_and_results(tmp_path):
     """One data set, one seed, one epoch, 1-shot few-shot, 1 shifted image per class and 10 views for

@@ -47,6 +47,11 @@ SCHEDULE=${SCHEDULE:-world}
 case "$SCHEDULE" in world|reference) ;; *)
     echo "Unknown SCHEDULE \"${SCHEDULE}\": world (the world configs) or reference (their cut schedules restored)" >&2; exit 2 ;;
 esac
+TTA_SETTING=${TTA_SETTING:-image-folder}
+case "$TTA_SETTING" in image-folder|imagenet-scaled) ;; *)
+    echo "Unknown TTA_SETTING \"${TTA_SETTING}\": image-folder (tta.py's defaults for image folders) or imagenet-scaled" \
+         "(the ImageNet sets' views and steps, learning rates scaled to the world CLIP)" >&2; exit 2 ;;
+esac
 ALL_METHODS="ZeroshotCLIP CoOp CoCoOp KgCoOp IVLP MaPLe PromptSRC TextRefiner TextRefiner-CoCoOp
 TextRefiner-KgCoOp TextRefiner-IVLP TextRefiner-MaPLe TextRefiner-PromptSRC TaskRes LinearProbe
 PromptKD TextRefiner-PromptKD TPT RLCF-prompt RLCF-tune RLCF-retrieval RLCF-captioning"
@@ -235,12 +240,25 @@ if has_any TPT RLCF-prompt RLCF-tune; then
         --per-class "${TTA_PER_CLASS}" --sets ${TTA_SETS}
     FOLDERS=()
     for s in $TTA_SETS; do FOLDERS+=("${TTA_DATA}/${s}"); done
+    # image-folder: tta.py's defaults for an image folder (AugMix views, the fine-grained sets' step
+    # counts). imagenet-scaled: the shifted sets adapted as the reference adapts ImageNet's (crop + flip
+    # views, the ImageNet sets' steps) at learning rates at which one image's update moves the adapted
+    # features as far as it does at ViT-B/16's shape (python -m tools.world.tta_step_size; docs/WORLD.md)
+    setting_flags() {  # setting_flags METHOD
+        [ "$TTA_SETTING" = imagenet-scaled ] || return 0
+        case $1 in
+            tpt) echo --augmix 0 --tta_steps 1 --lr 0.03 ;;
+            rlcf-prompt) echo --augmix 0 --tta_steps 3 --lr 0.022 ;;
+            rlcf-tune) echo --augmix 0 --tta_steps 3 --lr 0.00024 ;;
+        esac
+    }
     tta() {  # tta METHOD SEED [flags]
         local method=$1 seed=$2; shift 2
         step "TTA seed ${seed}: ${method}"
+        # shellcheck disable=SC2046
         run "tta_${method}_seed${seed}" python tta.py --method "$method" --image_folder "${FOLDERS[@]}" \
             -a "${WORLD_CLIP}" --workers 0 --prec fp32 -b "${TTA_VIEWS}" --seed "$seed" \
-            --output "${OUTPUT}/tta/${method}/seed${seed}" "$@"
+            --output "${OUTPUT}/tta/${method}/seed${seed}" $(setting_flags "$method") "$@"
     }
     job tta zeroshot 1
     for SEED in $SEEDS; do

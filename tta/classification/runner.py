@@ -44,7 +44,11 @@ def weights_files(args):
 
 
 def build_policy(args, device, files):
-    student = load_clip_model(files["-a"], device)
+    return policy_for(args, load_clip_model(files["-a"], device), files)
+
+
+def policy_for(args, student, files=None):
+    """The adapted part of ``student`` (a loaded CLIP) for args.method."""
     if args.resolution is not None and args.resolution != student.visual.input_resolution:
         raise ValueError(
             f"--resolution {args.resolution} differs from the input size {student.visual.input_resolution} of the "
@@ -59,7 +63,8 @@ def build_policy(args, device, files):
     n_ctx = len(ctx_init.split(" ")) if ctx_init else args.n_ctx
     init_ctx = None
     if args.load:
-        init_ctx = load_coop_context(files["--load"], n_ctx, student.ln_final.weight.shape[0]).to(device)
+        init_ctx = load_coop_context(files["--load"], n_ctx, student.ln_final.weight.shape[0])
+        init_ctx = init_ctx.to(student.logit_scale.device)
     return PromptPolicy(student, n_ctx, ctx_init, init_ctx, args.class_chunk)
 
 
@@ -75,7 +80,11 @@ def build_reward(args, device, files=None):
         else:
             weights = [1.0 / len(names)] * len(names)
     files = files or {flag: clip_file(name, flag) for flag, name in flags}
-    models = [load_clip_model(files[flag], device) for flag, _ in flags]
+    return reward_for(args, [load_clip_model(files[flag], device) for flag, _ in flags], names, weights)
+
+
+def reward_for(args, models, names, weights=None):
+    """The CLIPReward of the loaded reward CLIPs ``models`` (named ``names``, weighted ``weights``)."""
     print(f"CLIPRewards: {names}, weights {weights}, sample_k {args.sample_k}, reward_process {args.reward_process}, "
           f"process_batch {args.process_batch}, reward_amplify {args.reward_amplify}")
     return CLIPReward(models, weights, args.clipscore_weight, args.sample_k, bool(args.reward_process),
