@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.clips import teacher_clip  # noqa: E402
+from tools.random_clips import teacher_clip  # noqa: E402
 from tools.tiny_opt import tiny_opt, tiny_opt_tokenizer  # noqa: E402
 from tta.captioning.adapt import CaptionAdapter  # noqa: E402
 from tta.captioning.model import Captioner  # noqa: E402

@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.clips import SHAPES, student_clip  # noqa: E402
+from tools.random_clips import SHAPES, student_clip  # noqa: E402
 from engine.config import CfgNode  # noqa: E402
 from trainers.cocoop import CoCoOpCLIP  # noqa: E402
 from trainers.prompt_trainer import PromptTrainer  # noqa: E402

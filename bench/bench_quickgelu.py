@@ -34,7 +34,7 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from clip.layers import QuickGELU  # noqa: E402
-from bench.clips import SHAPES, student_clip  # noqa: E402
+from tools.random_clips import SHAPES, student_clip  # noqa: E402
 from engine.config import CfgNode  # noqa: E402
 from trainers.clip_backbone import compile_image_encoder  # noqa: E402
 from trainers.coop import CustomCLIP  # noqa: E402

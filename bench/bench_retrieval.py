@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import clip  # noqa: E402
-from bench.clips import SHAPES, student_clip  # noqa: E402
+from tools.random_clips import SHAPES, student_clip  # noqa: E402
 from tta.core.rewards import CLIPReward  # noqa: E402
 from tta.retrieval.adapt import QueryTuner, tuned_parameters  # noqa: E402
 from tta.retrieval.objectives import RewardObjective  # noqa: E402

@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.clips import SHAPES, student_clip  # noqa: E402
+from tools.random_clips import SHAPES, student_clip  # noqa: E402
 from engine.feature_cache import cached_text_features  # noqa: E402
 from engine.run_manifest import file_fingerprint  # noqa: E402
 from trainers.kgcoop import hand_crafted_prompts, hand_crafted_text_features  # noqa: E402

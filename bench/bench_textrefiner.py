@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.clips import SHAPES, student_clip  # noqa: E402
+from tools.random_clips import SHAPES, student_clip  # noqa: E402
 from bench.reference_style import cache_write_loop, text_full_length, visual_all_layers  # noqa: E402
 from engine.config import CfgNode  # noqa: E402
 from trainers.coop import CustomCLIP  # noqa: E402

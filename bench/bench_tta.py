@@ -26,7 +26,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.clips import SHAPES, student_clip, teacher_clip  # noqa: E402
+from tools.random_clips import SHAPES, student_clip, teacher_clip  # noqa: E402
 from tta.classification.adapt import Adapter  # noqa: E402
 from tta.classification.policy import PromptPolicy, VisualPolicy  # noqa: E402
 from tta.core.rewards import CLIPReward  # noqa: E402

@@ -20,7 +20,7 @@ import sys
 
 import torch
 
-from bench.clips import student_clip, teacher_clip
+from tools.random_clips import student_clip, teacher_clip
 from tta.classification.adapt import Adapter
 from tta.classification.cli import build_parser, check_args, steps_for
 from tta.classification.data import load_test_set

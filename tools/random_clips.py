@@ -1,4 +1,5 @@
-"""The CLIPs the benchmarks time: OpenAI's shapes with random weights, or tiny ones.
+"""The CLIPs that bench/ and tools/world/tta_step_size.py measure: OpenAI's shapes with random
+weights, or tiny ones.
 
 ``--shape tiny`` is every benchmark's smallest mode (what tests/test_bench.py runs, so that a
 benchmark cannot break unnoticed); the figures worth quoting come from the real shapes.
