@@ -53,19 +53,14 @@ def test_tta_folders_hold_the_first_test_images_of_each_class(tmp_path):
         write_tta_folders(str(root), str(tmp_path / "tta"), 1, ["world_moon"])
 
 
-def test_an_unknown_method_is_named_before_anything_runs(tmp_path):
-    res = subprocess.run(["bash", SCRIPT], cwd=REPO, env=script_env(tmp_path, METHODS="CoOp Coop"),
-                         capture_output=True, text=True)
+@pytest.mark.parametrize("env, message", [
+    ({"METHODS": "CoOp Coop"}, 'Unknown method "Coop" in METHODS: choose from ZeroshotCLIP CoOp'),
+    ({"TTA_SETTING": "imagenet"}, 'Unknown TTA_SETTING "imagenet": image-folder'),
+])
+def test_an_unknown_value_is_named_before_anything_runs(tmp_path, env, message):
+    res = subprocess.run(["bash", SCRIPT], cwd=REPO, env=script_env(tmp_path, **env), capture_output=True, text=True)
     assert res.returncode == 2
-    assert 'Unknown method "Coop" in METHODS: choose from ZeroshotCLIP CoOp' in res.stderr
-    assert not (tmp_path / "bench" / "output").exists()
-
-
-def test_an_unknown_tta_setting_is_named_before_anything_runs(tmp_path):
-    res = subprocess.run(["bash", SCRIPT], cwd=REPO, env=script_env(tmp_path, TTA_SETTING="imagenet"),
-                         capture_output=True, text=True)
-    assert res.returncode == 2
-    assert 'Unknown TTA_SETTING "imagenet": image-folder' in res.stderr
+    assert message in res.stderr
     assert not (tmp_path / "bench" / "output").exists()
 
 
