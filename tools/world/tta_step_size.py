@@ -6,14 +6,15 @@
 TPT's and RLCF's learning rates were chosen for ViT-B/16. Adam moves every tuned value by about
 ``lr`` per step whatever the gradient's size, so how far a step moves the features grows with the
 width and depth of what is tuned; the world CLIP is 6x narrower and 6x shallower than ViT-B/16.
-For each method this runs its update (the tta.py defaults: views, selection, steps, lr) on the
-same test images with the world CLIP (its large one rewarding) and with ViT-B/16's shape (CLIP's
-initialisation, ViT-L/14's shape rewarding: no pretrained weights are read), and prints the mean
+For each method this runs its update (as on the ImageNet sets: crop + flip views and their step
+counts; tta.py's selection and lr) on the same test images with the world CLIP (its large one
+rewarding) and with ViT-B/16's shape (CLIP's initialisation, ViT-L/14's shape rewarding: no
+pretrained weights are read), and prints the mean
 distance the adapted unit features move: the class text features [C, D] for the prompt methods,
 the original view's image feature [D] for rlcf-tune. ``world lr`` is the method's lr times the
 ratio of the two distances (the lr at which a world update moves the features as far as a ViT-B/16
-update, were the distance proportional to lr); scripts/world/benchmark.sh's ``TTA_LR=scaled``
-uses those figures.
+update, were the distance proportional to lr); scripts/world/benchmark.sh's
+``TTA_SETTING=imagenet-scaled`` uses those figures (docs/WORLD.md).
 """
 import argparse
 import sys
