@@ -4,9 +4,8 @@
 
 reads the runs under OUT/output (and the teacher's under OUT/teacher) and writes one table per
 protocol (OUT/base2new.md, fewshot.md, promptkd.md, tta.md, retrieval.md, captioning.md: mean ± std
-over seeds), one plot per
-protocol (the .png beside it, drawn with tools/base2new_plot.py where it fits) and OUT/results.json
-with every number. (It sits beside the script rather than in tools/ because it reads the runs with
+over seeds), one plot per protocol (the .png beside it, drawn with tools/base2new_plot.py where it
+fits) and OUT/results.json with every number. (It sits beside the script rather than in tools/ because it reads the runs with
 parse_test_res.py, which itself imports tools/.)
 """
 import argparse
@@ -270,6 +269,8 @@ def report_retrieval(out):
 def report_captioning(out):
     """ClipCap / CapDec without and with RLCF (scripts/world/captioning.sh's OUT/output/captioning/
     results.json): {style: {"<model>" or "<model> + RLCF": {metric: stats over seeds}}}."""
+    from tools.world.captioning import METRICS  # here: it imports torch, which the other tables do not need
+
     path = os.path.join(out, "output", "captioning", "results.json")
     if not os.path.isfile(path):
         return None
@@ -281,8 +282,6 @@ def report_captioning(out):
         cell = values.setdefault(run["style"], {}).setdefault(name, {})
         for metric, value in run["metrics"].items():
             cell.setdefault(metric, []).append(float(value))
-    from tools.world.captioning import METRICS
-
     results = {style: {name: {m: _stats(v) for m, v in cell.items() if m in METRICS} for name, cell in names.items()}
                for style, names in values.items()}
     metrics = [m for m in METRICS if all(m in c for names in results.values() for c in names.values())]
